@@ -1,0 +1,93 @@
+/**
+ * The network, built from TensorFlow.js core ops and read top to bottom like the lesson:
+ *
+ *   x [B,28,28,1]
+ *   → conv 5x5x16 + b → max-pool 2x2 → relu      [B,14,14,16]
+ *   → conv 5x5x36 + b → max-pool 2x2 → relu      [B,7,7,36]
+ *   → flatten                                    [B,1764]
+ *   → fc 128 + b → relu                          [B,128]
+ *   → fc 10 + b                                  [B,10]  logits (softmax lives in the loss / predict)
+ *
+ * The layer list comes from a NetworkConfig, so the same code runs the lesson's exercises.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { weightSpecs, type ConvBlockConfig, type NetworkConfig } from './config.ts';
+import type { Rng } from '../data/batches.ts';
+
+/** The trainable weights, by name (`conv1/kernel`, `conv1/bias`, ..., `fc2/bias`), in weightSpecs order. */
+export type Params = Map<string, tf.Variable>;
+
+/** Lesson initialisation: weights ~ truncated normal(0, 0.05), biases = 0.05. Seeded, backend independent. */
+export function initParams(net: NetworkConfig, rng: Rng): Params {
+  const params: Params = new Map();
+  for (const { name, shape } of weightSpecs(net)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(size);
+    if (name.endsWith('/kernel')) for (let i = 0; i < size; i++) values[i] = rng.truncatedNormal(net.weightStddev);
+    else values.fill(net.biasInit);
+    params.set(name, tf.variable(tf.tensor(values, shape), true, name.replace('/', '_')));
+  }
+  return params;
+}
+
+/** Wraps loaded tensors as variables (takes ownership of them). */
+export function paramsFrom(net: NetworkConfig, weights: Map<string, tf.Tensor>): Params {
+  const params: Params = new Map();
+  for (const { name } of weightSpecs(net)) {
+    const t = weights.get(name);
+    if (t === undefined) throw new Error(`missing weight ${name}`);
+    params.set(name, tf.variable(t, true, name.replace('/', '_')));
+    t.dispose();
+  }
+  return params;
+}
+
+export function disposeParams(params: Params): void {
+  for (const v of params.values()) v.dispose();
+}
+
+/** What each layer produced, for looking inside the network. */
+export interface Activations {
+  /** Per conv block, after conv + pool + activation: [B,h,w,filters]. */
+  conv: tf.Tensor4D[];
+  /** Per dense layer, after its activation (the last is the logits): [B,units]. */
+  dense: tf.Tensor2D[];
+}
+
+/**
+ * One conv block. The lesson pools before the ReLU: relu(maxpool(x)) == maxpool(relu(x)) since both
+ * are monotone, and pooling first does the ReLU on 4x fewer values.
+ */
+function convBlock(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, block: ConvBlockConfig): tf.Tensor4D {
+  let y = tf.add(tf.conv2d(x, w, block.stride, block.padding), b) as tf.Tensor4D; // [B,h,w,filters]
+  if (block.pool === 'max') y = tf.maxPool(y, block.poolSize, block.poolSize, 'same'); // [B,h/2,w/2,filters]
+  return tf.relu(y);
+}
+
+/** The forward pass: images [B,H,W,C] in [0,1] → logits [B,classes]. Optionally records activations. */
+export function forward(net: NetworkConfig, params: Params, x: tf.Tensor4D, record?: Activations): tf.Tensor2D {
+  const p = (name: string) => params.get(name)!;
+  let h = x;
+  net.conv.forEach((block, i) => {
+    h = convBlock(h, p(`conv${i + 1}/kernel`) as tf.Tensor4D, p(`conv${i + 1}/bias`) as tf.Tensor1D, block);
+    record?.conv.push(h);
+  });
+  let z = tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D; // flatten NHWC: [B,1764]
+  net.dense.forEach((layer, j) => {
+    z = tf.add(tf.matMul(z, p(`fc${j + 1}/kernel`) as tf.Tensor2D), p(`fc${j + 1}/bias`)) as tf.Tensor2D; // [B,units]
+    if (layer.activation === 'relu') z = tf.relu(z);
+    record?.dense.push(z);
+  });
+  return z;
+}
+
+/** Mean softmax cross-entropy of logits [B,K] against integer labels [B]. */
+export function loss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  const oneHot = tf.oneHot(labels, logits.shape[1]);
+  return tf.losses.softmaxCrossEntropy(oneHot, logits) as tf.Scalar;
+}
+
+/** Class probabilities for a batch: softmax(forward(x)). */
+export function predictProbabilities(net: NetworkConfig, params: Params, x: tf.Tensor4D): tf.Tensor2D {
+  return tf.tidy(() => tf.softmax(forward(net, params, x)));
+}

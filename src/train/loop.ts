@@ -1,0 +1,174 @@
+/**
+ * The training loop: sample a batch, forward, loss, gradients, Adam update; log at fixed intervals.
+ * Side effects (progress bars, charts) come in through `hooks`; this module prints nothing.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { LabeledImages } from '../data/idx.ts';
+import { BatchSampler, Rng } from '../data/batches.ts';
+import type { NetworkConfig, RunConfig } from '../model/config.ts';
+import { forward, loss as lossFn, type Params } from '../model/cnn.ts';
+import { evaluatePredictions, type Evaluation } from '../eval/metrics.ts';
+import { TrainingError } from '../errors.ts';
+import { Adam, learningRateAt } from './adam.ts';
+
+/** One row of the learning curve, written every `logEvery` iterations. */
+export interface HistoryEntry {
+  /** 1-based iteration number (number of updates applied). */
+  iteration: number;
+  /** Mean training loss over the interval. */
+  loss: number;
+  /** Mean batch accuracy over the interval, 0..1. */
+  batchAccuracy: number;
+  /** Training throughput over the interval. */
+  imagesPerSecond: number;
+  learningRate: number;
+  /** Present at validation intervals. */
+  validationAccuracy?: number;
+}
+
+export interface TrainHooks {
+  /** After every step (for progress bars). */
+  onStep?(iteration: number, total: number): void;
+  /** Every `logEvery` iterations. */
+  onLog?(entry: HistoryEntry, total: number): void;
+  /** Every `validateEvery` iterations and at the end. */
+  onValidate?(iteration: number, total: number, evaluation: Evaluation): void;
+}
+
+export interface TrainResult {
+  history: HistoryEntry[];
+  iterations: number;
+  /** Wall time of the optimisation steps only (validation passes excluded). */
+  trainSeconds: number;
+  trainImagesPerSecond: number;
+  validation: Evaluation;
+}
+
+export interface TrainData {
+  train: LabeledImages;
+  validation: LabeledImages;
+}
+
+/** Turns a Float32Array of B images into an NHWC tensor. */
+export function imagesTensor(images: Float32Array, count: number, d: LabeledImages): tf.Tensor4D {
+  return tf.tensor4d(images, [count, d.height, d.width, d.channels]);
+}
+
+/**
+ * One optimisation step's gradients: returns the loss, the number of correct predictions in the batch,
+ * and dLoss/dParam for every parameter. The caller owns (and must dispose) the gradient tensors.
+ */
+export function computeGradients(
+  net: NetworkConfig,
+  params: Params,
+  x: tf.Tensor4D,
+  labels: tf.Tensor1D,
+): { loss: tf.Scalar; correct: tf.Scalar; grads: Map<string, tf.Tensor> } {
+  let correct: tf.Scalar | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const logits = forward(net, params, x); // [B,classes]
+    correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32'))) as tf.Scalar;
+    return lossFn(logits, labels);
+  }, [...params.values()]);
+  const byName = new Map<string, tf.Tensor>();
+  for (const [name, v] of params) byName.set(name, grads[v.name]);
+  return { loss: value as tf.Scalar, correct: correct!, grads: byName };
+}
+
+/** Trains `params` in place. Throws TrainingError on a non-finite loss. */
+export async function train(run: RunConfig, params: Params, data: TrainData, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const { network: net, train: cfg } = run;
+  const rng = new Rng(cfg.seed + 1); // the init used `seed`; batches draw from their own stream
+  const sampler = new BatchSampler(data.train, cfg.batchSize, rng);
+  const adam = new Adam({ beta1: cfg.beta1, beta2: cfg.beta2, epsilon: cfg.epsilon });
+  const history: HistoryEntry[] = [];
+  let trainMs = 0;
+  let intervalMs = 0;
+  let intervalLoss = 0;
+  let intervalCorrect = 0;
+  let intervalSteps = 0;
+  let validation: Evaluation | undefined;
+
+  try {
+    for (let i = 0; i < cfg.iterations; i++) {
+      // --- learning rate
+      const lr = learningRateAt(cfg.schedule, cfg.learningRate, cfg.finalLearningRate, i, cfg.iterations);
+
+      // --- forward, backward, update
+      const t0 = performance.now();
+      const batch = sampler.next();
+      const [lossValue, correctValue] = tf.tidy(() => {
+        const x = imagesTensor(batch.images, batch.labels.length, data.train);
+        const y = tf.tensor1d(batch.labels, 'int32');
+        const { loss, correct, grads } = computeGradients(net, params, x, y);
+        adam.apply(params, grads, lr);
+        return [loss, correct];
+      });
+      const lossNumber = (await lossValue.data())[0];
+      const correctNumber = (await correctValue.data())[0];
+      lossValue.dispose();
+      correctValue.dispose();
+      const dt = performance.now() - t0;
+      trainMs += dt;
+      intervalMs += dt;
+      if (!Number.isFinite(lossNumber)) {
+        throw new TrainingError(
+          'LOSS_NOT_FINITE',
+          `iteration ${i + 1}: the loss is ${lossNumber}; training diverged. The learning rate (${lr.toPrecision(3)}) is the likely cause: try a smaller --learning-rate`,
+        );
+      }
+      intervalLoss += lossNumber;
+      intervalCorrect += correctNumber;
+      intervalSteps += 1;
+      const iteration = i + 1;
+      hooks.onStep?.(iteration, cfg.iterations);
+
+      // --- logging and validation
+      const last = iteration === cfg.iterations;
+      if (iteration % cfg.logEvery === 0 || last) {
+        const entry: HistoryEntry = {
+          iteration,
+          loss: intervalLoss / intervalSteps,
+          batchAccuracy: intervalCorrect / (intervalSteps * cfg.batchSize),
+          imagesPerSecond: (intervalSteps * cfg.batchSize) / (intervalMs / 1000),
+          learningRate: lr,
+        };
+        if ((cfg.validateEvery > 0 && iteration % cfg.validateEvery === 0) || last) {
+          validation = evaluate(net, params, data.validation);
+          entry.validationAccuracy = validation.accuracy;
+        }
+        history.push(entry);
+        hooks.onLog?.(entry, cfg.iterations);
+        if (entry.validationAccuracy !== undefined) hooks.onValidate?.(iteration, cfg.iterations, validation!);
+        intervalLoss = intervalCorrect = intervalSteps = intervalMs = 0;
+      }
+    }
+  } finally {
+    adam.dispose();
+  }
+  validation ??= evaluate(net, params, data.validation);
+  return {
+    history,
+    iterations: cfg.iterations,
+    trainSeconds: trainMs / 1000,
+    trainImagesPerSecond: (cfg.iterations * cfg.batchSize) / (trainMs / 1000 || 1),
+    validation,
+  };
+}
+
+/** Classifies every image of `data` in batches and scores the predictions. */
+export function evaluate(net: NetworkConfig, params: Params, data: LabeledImages, batchSize = 500): Evaluation {
+  const predictions = new Uint8Array(data.count);
+  const pixels = data.height * data.width * data.channels;
+  for (let start = 0; start < data.count; start += batchSize) {
+    const n = Math.min(batchSize, data.count - start);
+    const classes = tf.tidy(() => {
+      const x = imagesTensor(data.images.subarray(start * pixels, (start + n) * pixels), n, data);
+      return tf.argMax(forward(net, params, x), 1);
+    });
+    predictions.set(classes.dataSync(), start);
+    classes.dispose();
+  }
+  const classes = net.dense[net.dense.length - 1].units;
+  return evaluatePredictions(predictions, data.labels, classes);
+}
