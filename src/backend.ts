@@ -21,6 +21,8 @@ export function isBackendName(name: string): name is BackendName {
 
 /** Makes `name` the active backend and waits until it is ready. Safe to call repeatedly. */
 export async function useBackend(name: BackendName): Promise<void> {
+  // Production mode: no debug checks, and no "install tfjs-node" banner on the cpu backend's first use.
+  tf.enableProdMode();
   if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
   else if (name === 'tensorflow') await loadTfjsNode();
   const ok = await tf.setBackend(name);

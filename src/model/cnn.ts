@@ -25,7 +25,9 @@ export function initParams(net: NetworkConfig, rng: Rng): Params {
     const values = new Float32Array(size);
     if (name.endsWith('/kernel')) for (let i = 0; i < size; i++) values[i] = rng.truncatedNormal(net.weightStddev);
     else values.fill(net.biasInit);
-    params.set(name, tf.variable(tf.tensor(values, shape), true, name.replace('/', '_')));
+    const initial = tf.tensor(values, shape);
+    params.set(name, tf.variable(initial, true));
+    initial.dispose(); // the variable holds its own reference to the data
   }
   return params;
 }
@@ -36,7 +38,7 @@ export function paramsFrom(net: NetworkConfig, weights: Map<string, tf.Tensor>):
   for (const { name } of weightSpecs(net)) {
     const t = weights.get(name);
     if (t === undefined) throw new Error(`missing weight ${name}`);
-    params.set(name, tf.variable(t, true, name.replace('/', '_')));
+    params.set(name, tf.variable(t, true));
     t.dispose();
   }
   return params;

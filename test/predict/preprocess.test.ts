@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Canvas, createCanvas, ImageData } from '@napi-rs/canvas';
+import { renderOnPaper } from '../helpers/digits.ts';
 import { ImageError } from '../../src/errors.ts';
 import {
   MAX_PIXELS,
@@ -37,25 +38,6 @@ function mnistDigit(k: number): Float32Array {
   const out = new Float32Array(784);
   for (let i = 0; i < 784; i++) out[i] = t10k[16 + k * 784 + i] / 255;
   return out;
-}
-
-/** Draws a 28x28 digit dark-on-white, `scale` times larger (smoothed), top-left at (x, y) of a w x h canvas. */
-function renderOnPaper(digit: Float32Array, opts: { scale: number; w: number; h: number; x: number; y: number }): Canvas {
-  const small = createCanvas(28, 28);
-  const rgba = new Uint8ClampedArray(784 * 4);
-  for (let i = 0; i < 784; i++) {
-    rgba.fill(Math.round(255 * (1 - digit[i])), 4 * i, 4 * i + 3);
-    rgba[4 * i + 3] = 255;
-  }
-  small.getContext('2d').putImageData(new ImageData(rgba, 28, 28), 0, 0);
-  const big = createCanvas(opts.w, opts.h);
-  const ctx = big.getContext('2d');
-  ctx.fillStyle = '#fff';
-  ctx.fillRect(0, 0, opts.w, opts.h);
-  ctx.imageSmoothingEnabled = true;
-  ctx.imageSmoothingQuality = 'high';
-  ctx.drawImage(small, opts.x, opts.y, 28 * opts.scale, 28 * opts.scale);
-  return big;
 }
 
 function gray(width: number, height: number, fill: (x: number, y: number) => number): GrayImage {
