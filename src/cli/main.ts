@@ -46,6 +46,8 @@ function program(): Command {
     .option('--seed <n>', 'seed for initial weights and batch order', nonNegativeInt)
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(backendNames).default('wasm'))
     .option('--out <dir>', 'where to write the model and metrics (default: runs/<timestamp>)')
+    .option('--log-every <n>', 'iterations between log lines (default: 100, fewer for short runs)', positiveInt)
+    .option('--validate-every <n>', 'iterations between validation passes (0 = only at the end; default 1000)', nonNegativeInt)
     .action(trainCommand);
 
   cli

@@ -3,6 +3,7 @@ import { useBackend, type BackendName } from '../backend.ts';
 import { loadParams } from '../model/load.ts';
 import { disposeParams, predictProbabilities } from '../model/cnn.ts';
 import { preprocessFile } from '../predict/preprocess.ts';
+import { ConvlabError, ImageError } from '../errors.ts';
 
 export interface Prediction {
   file: string;
@@ -15,8 +16,18 @@ export async function predictCommand(files: string[], flags: { model: string; js
   const model = await loadParams(flags.model);
   try {
     const { height, width, channels } = model.net.input;
+    let failed = 0;
     for (const file of files) {
-      const pixels = await preprocessFile(file); // throws a one-line ImageError for a bad file
+      let pixels: Float32Array;
+      try {
+        pixels = await preprocessFile(file);
+      } catch (err) {
+        // One bad picture should not hide the answers for the others: report it and go on.
+        if (!(err instanceof ConvlabError) || files.length === 1) throw err;
+        console.error(`convlab: ${err.message}`);
+        failed += 1;
+        continue;
+      }
       const probs = tf.tidy(() => predictProbabilities(model.net, model.params, tf.tensor4d(pixels, [1, height, width, channels])));
       const probabilities = Array.from(await probs.data());
       probs.dispose();
@@ -25,6 +36,7 @@ export async function predictCommand(files: string[], flags: { model: string; js
       if (flags.json) console.log(JSON.stringify(p));
       else console.log(`${file}: ${cls}  (${top3(probabilities)})`);
     }
+    if (failed > 0) throw new ImageError('IMAGES_FAILED', `${failed} of ${files.length} files could not be classified (see above)`);
   } finally {
     disposeParams(model.params);
   }

@@ -17,6 +17,8 @@ export interface TrainFlags {
   seed?: number;
   backend: BackendName;
   out?: string;
+  logEvery?: number;
+  validateEvery?: number;
 }
 
 const TRAIN_SIZE = 55_000;
@@ -34,8 +36,9 @@ export function runConfig(flags: TrainFlags): RunConfig {
   if (flags.seed !== undefined) train.seed = flags.seed;
   if (flags.iterations !== undefined) train.iterations = flags.iterations;
   if (flags.epochs !== undefined) train.iterations = Math.ceil((flags.epochs * TRAIN_SIZE) / train.batchSize);
-  train.validateEvery = Math.min(train.validateEvery, Math.max(train.iterations, 1));
-  train.logEvery = Math.max(1, Math.min(train.logEvery, train.iterations));
+  // Short runs still get about ten log lines; --log-every / --validate-every override.
+  train.logEvery = flags.logEvery ?? Math.max(1, Math.min(train.logEvery, Math.ceil(train.iterations / 10)));
+  train.validateEvery = flags.validateEvery ?? train.validateEvery;
   return { network: base.network, train };
 }
 

@@ -114,7 +114,7 @@ export const presets: Record<PresetName, RunConfig> = {
     train: {
       ...lessonTrain,
       batchSize: 64,
-      iterations: 6_000,
+      iterations: 3_500,
       learningRate: 2e-3,
       schedule: 'cosine',
       finalLearningRate: 2e-5,
