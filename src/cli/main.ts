@@ -45,6 +45,7 @@ function program(): Command {
     .option('--learning-rate <x>', "Adam's step size (for a cosine schedule, the starting value)", positiveNumber)
     .option('--seed <n>', 'seed for initial weights and batch order', nonNegativeInt)
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(backendNames).default('wasm'))
+    .option('--workers <n>', 'worker threads computing gradients in parallel (default: one per core; 0 = none)', nonNegativeInt)
     .option('--out <dir>', 'where to write the model and metrics (default: runs/<timestamp>)')
     .option('--log-every <n>', 'iterations between log lines (default: 100, fewer for short runs)', positiveInt)
     .option('--validate-every <n>', 'iterations between validation passes (0 = only at the end; default 1000)', nonNegativeInt)

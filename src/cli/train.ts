@@ -7,6 +7,7 @@ import { accuracyLine } from '../eval/metrics.ts';
 import { trainRun } from '../train/run.ts';
 import { UsageError } from '../errors.ts';
 import { reporter } from './output.ts';
+import { defaultWorkerCount } from '../train/parallel.ts';
 
 export interface TrainFlags {
   preset: PresetName;
@@ -19,6 +20,7 @@ export interface TrainFlags {
   out?: string;
   logEvery?: number;
   validateEvery?: number;
+  workers?: number;
 }
 
 const TRAIN_SIZE = 55_000;
@@ -53,15 +55,17 @@ export async function trainCommand(flags: TrainFlags): Promise<void> {
     throw new UsageError('OUT_EXISTS', `${outDir} already holds a model; choose another --out (nothing was overwritten)`);
   }
   await useBackend(flags.backend);
+  // tfjs-node is multithreaded itself; wasm and cpu use one core per TensorFlow.js instance.
+  const workers = flags.workers ?? (flags.backend === 'tensorflow' ? 0 : defaultWorkerCount());
   const t = run.train;
   console.log(
     `convlab train: preset ${flags.preset}, ${t.iterations} iterations of ${t.batchSize} images, ` +
-      `Adam lr ${t.learningRate}${t.schedule === 'cosine' ? ` → ${t.finalLearningRate} (cosine)` : ''}, seed ${t.seed}, backend ${flags.backend}`,
+      `Adam lr ${t.learningRate}${t.schedule === 'cosine' ? ` → ${t.finalLearningRate} (cosine)` : ''}, seed ${t.seed}, backend ${flags.backend}, ${workers === 0 ? 'no worker threads' : `${workers} worker thread${workers > 1 ? 's' : ''}`}`,
   );
   const ui = reporter();
   let result;
   try {
-    result = await trainRun({ run, preset: flags.preset, backend: flags.backend, outDir }, ui.hooks);
+    result = await trainRun({ run, preset: flags.preset, backend: flags.backend, outDir, workers }, ui.hooks);
   } finally {
     ui.stop();
   }

@@ -5,11 +5,12 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LabeledImages } from '../data/idx.ts';
 import { BatchSampler, Rng } from '../data/batches.ts';
-import type { NetworkConfig, RunConfig } from '../model/config.ts';
+import { weightSpecs, type NetworkConfig, type RunConfig } from '../model/config.ts';
 import { forward, loss as lossFn, type Params } from '../model/cnn.ts';
 import { evaluatePredictions, type Evaluation } from '../eval/metrics.ts';
 import { TrainingError } from '../errors.ts';
 import { Adam, learningRateAt } from './adam.ts';
+import type { GradientPool } from './parallel.ts';
 
 /** One row of the learning curve, written every `logEvery` iterations. */
 export interface HistoryEntry {
@@ -44,6 +45,11 @@ export interface TrainResult {
   validation: Evaluation;
 }
 
+export interface TrainOptions {
+  /** Compute each step's gradients on worker threads (see parallel.ts) instead of in this thread. */
+  pool?: GradientPool;
+}
+
 export interface TrainData {
   train: LabeledImages;
   validation: LabeledImages;
@@ -76,7 +82,13 @@ export function computeGradients(
 }
 
 /** Trains `params` in place. Throws TrainingError on a non-finite loss. */
-export async function train(run: RunConfig, params: Params, data: TrainData, hooks: TrainHooks = {}): Promise<TrainResult> {
+export async function train(
+  run: RunConfig,
+  params: Params,
+  data: TrainData,
+  hooks: TrainHooks = {},
+  options: TrainOptions = {},
+): Promise<TrainResult> {
   const { network: net, train: cfg } = run;
   const rng = new Rng(cfg.seed + 1); // the init used `seed`; batches draw from their own stream
   const sampler = new BatchSampler(data.train, cfg.batchSize, rng);
@@ -97,17 +109,9 @@ export async function train(run: RunConfig, params: Params, data: TrainData, hoo
       // --- forward, backward, update
       const t0 = performance.now();
       const batch = sampler.next();
-      const [lossValue, correctValue] = tf.tidy(() => {
-        const x = imagesTensor(batch.images, batch.labels.length, data.train);
-        const y = tf.tensor1d(batch.labels, 'int32');
-        const { loss, correct, grads } = computeGradients(net, params, x, y);
-        adam.apply(params, grads, lr);
-        return [loss, correct];
-      });
-      const lossNumber = (await lossValue.data())[0];
-      const correctNumber = (await correctValue.data())[0];
-      lossValue.dispose();
-      correctValue.dispose();
+      const { loss: lossNumber, correct: correctNumber } = options.pool
+        ? await parallelStep(options.pool, net, params, adam, batch.images, batch.labels, lr)
+        : localStep(net, params, adam, imagesTensor(batch.images, batch.labels.length, data.train), batch.labels, lr);
       const dt = performance.now() - t0;
       trainMs += dt;
       intervalMs += dt;
@@ -154,6 +158,60 @@ export async function train(run: RunConfig, params: Params, data: TrainData, hoo
     trainImagesPerSecond: (cfg.iterations * cfg.batchSize) / (trainMs / 1000 || 1),
     validation,
   };
+}
+
+/** One step in this thread: gradients and the Adam update. */
+function localStep(net: NetworkConfig, params: Params, adam: Adam, x: tf.Tensor4D, labels: Uint8Array, lr: number) {
+  const [loss, correct] = tf.tidy(() => {
+    const y = tf.tensor1d(labels, 'int32');
+    const g = computeGradients(net, params, x, y);
+    adam.apply(params, g.grads, lr);
+    return [g.loss, g.correct];
+  });
+  x.dispose();
+  const result = { loss: loss.dataSync()[0], correct: correct.dataSync()[0] };
+  tf.dispose([loss, correct]);
+  return result;
+}
+
+/** One step on the worker pool: publish the weights, gather the gradients, update here. */
+async function parallelStep(
+  pool: GradientPool,
+  net: NetworkConfig,
+  params: Params,
+  adam: Adam,
+  images: Float32Array,
+  labels: Uint8Array,
+  lr: number,
+) {
+  pool.publish(flattenParams(net, params));
+  const step = await pool.step(images, labels);
+  tf.tidy(() => adam.apply(params, unflatten(net, step.grads), lr));
+  return { loss: step.loss, correct: step.correct };
+}
+
+/** All parameters concatenated in weightSpecs order. */
+export function flattenParams(net: NetworkConfig, params: Params): Float32Array {
+  const specs = weightSpecs(net);
+  const out = new Float32Array(specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0));
+  let offset = 0;
+  for (const { name } of specs) {
+    const values = params.get(name)!.dataSync() as Float32Array;
+    out.set(values, offset);
+    offset += values.length;
+  }
+  return out;
+}
+
+function unflatten(net: NetworkConfig, flat: Float32Array): Map<string, tf.Tensor> {
+  const grads = new Map<string, tf.Tensor>();
+  let offset = 0;
+  for (const { name, shape } of weightSpecs(net)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    grads.set(name, tf.tensor(flat.subarray(offset, offset + size), shape));
+    offset += size;
+  }
+  return grads;
 }
 
 /** Classifies every image of `data` in batches and scores the predictions. */

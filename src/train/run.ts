@@ -12,6 +12,7 @@ import { disposeParams, initParams, type Params } from '../model/cnn.ts';
 import { saveModel } from '../model/checkpoint.ts';
 import type { Evaluation } from '../eval/metrics.ts';
 import { evaluate, train, type HistoryEntry, type TrainHooks } from './loop.ts';
+import { GradientPool } from './parallel.ts';
 
 export interface Metrics {
   testAccuracy: number;
@@ -22,6 +23,7 @@ export interface Metrics {
   epochs: number;
   trainSeconds: number;
   trainImagesPerSecond: number;
+  workers: number;
   seed: number;
   backend: BackendName;
   preset: string;
@@ -37,6 +39,8 @@ export interface RunOptions {
   preset: string;
   backend: BackendName;
   outDir: string;
+  /** Worker threads computing gradients (0 = all in this thread). */
+  workers: number;
   data?: MnistSplits;
 }
 
@@ -51,8 +55,9 @@ export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Pro
   const { run, outDir } = options;
   const data = options.data ?? (await loadMnist());
   const params = initParams(run.network, new Rng(run.train.seed));
+  const pool = options.workers > 0 ? await GradientPool.start(run.network, options.workers, options.backend) : undefined;
   try {
-    const result = await train(run, params, { train: data.train, validation: data.validation }, hooks);
+    const result = await train(run, params, { train: data.train, validation: data.validation }, hooks, { pool });
     const test = evaluate(run.network, params, data.test);
     const metrics: Metrics = {
       testAccuracy: test.accuracy,
@@ -63,6 +68,7 @@ export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Pro
       epochs: (result.iterations * run.train.batchSize) / data.train.count,
       trainSeconds: result.trainSeconds,
       trainImagesPerSecond: result.trainImagesPerSecond,
+      workers: options.workers,
       seed: run.train.seed,
       backend: options.backend,
       preset: options.preset,
@@ -81,6 +87,8 @@ export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Pro
   } catch (err) {
     disposeParams(params);
     throw err;
+  } finally {
+    await pool?.close();
   }
 }
 

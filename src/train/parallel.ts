@@ -1,0 +1,161 @@
+/**
+ * Data-parallel gradients on several cores.
+ *
+ * The wasm backend runs one thread per TensorFlow.js instance (its threaded build does not run in Node),
+ * so to use N cores we run N instances: one per `worker_threads` worker. Each step the main thread
+ * splits the batch into N contiguous slices, each worker computes the mean-loss gradient of its slice
+ * against the current weights, and the main thread combines them in worker order (fixed order ⇒ a fixed N
+ * is deterministic) weighted by slice size, which is exactly the gradient of the whole batch's mean loss.
+ * One Adam update in the main thread then produces the next weights, published to every worker through
+ * one SharedArrayBuffer, so all replicas are identical by construction.
+ */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import type { BackendName } from '../backend.ts';
+import { weightSpecs, type NetworkConfig } from '../model/config.ts';
+
+export interface WorkerInit {
+  net: NetworkConfig;
+  backend: BackendName;
+  /** Shared weights, all parameters concatenated in weightSpecs order. */
+  params: SharedArrayBuffer;
+  /** This worker's gradient output, same layout. */
+  grads: SharedArrayBuffer;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+export interface StepRequest {
+  images: Float32Array;
+  labels: Uint8Array;
+}
+
+export interface StepReply {
+  loss: number;
+  correct: number;
+  error?: string;
+}
+
+export interface ParallelStep {
+  /** dLoss/dθ of the whole batch's mean loss, all parameters concatenated in weightSpecs order. */
+  grads: Float32Array;
+  /** Mean loss over the batch. */
+  loss: number;
+  /** Correct predictions in the batch. */
+  correct: number;
+}
+
+export function defaultWorkerCount(): number {
+  return availableParallelism();
+}
+
+export class GradientPool {
+  /** Shared weights; write with `publish` after each update. */
+  readonly params: Float32Array;
+  private readonly grads: Float32Array[];
+  private readonly summed: Float32Array;
+
+  private constructor(
+    private readonly workers: Worker[],
+    paramsBuffer: SharedArrayBuffer,
+    gradBuffers: SharedArrayBuffer[],
+    private readonly pixels: number,
+  ) {
+    this.params = new Float32Array(paramsBuffer);
+    this.grads = gradBuffers.map((b) => new Float32Array(b));
+    this.summed = new Float32Array(this.params.length);
+  }
+
+  /** Starts `count` workers, each with its own TensorFlow.js on `backend`, and waits until they are ready. */
+  static async start(net: NetworkConfig, count: number, backend: BackendName): Promise<GradientPool> {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`worker count must be ≥ 1, got ${count}`);
+    const total = weightSpecs(net).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+    const paramsBuffer = new SharedArrayBuffer(total * 4);
+    const gradBuffers = Array.from({ length: count }, () => new SharedArrayBuffer(total * 4));
+    const { height, width, channels } = net.input;
+    const workers = gradBuffers.map((grads) => {
+      const init: WorkerInit = { net, backend, params: paramsBuffer, grads, height, width, channels };
+      // A plain-JS entry that loads TypeScript itself, however the parent was started.
+      return new Worker(new URL('./worker-entry.js', import.meta.url), { workerData: init, execArgv: [] });
+    });
+    const pool = new GradientPool(workers, paramsBuffer, gradBuffers, height * width * channels);
+    try {
+      await Promise.all(workers.map((w) => once(w)));
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Copies the current weights (in weightSpecs order) into shared memory for the next step. */
+  publish(flat: Float32Array): void {
+    this.params.set(flat);
+  }
+
+  /** Gradients of the mean loss over `labels.length` images, computed in slices on every worker. */
+  async step(images: Float32Array, labels: Uint8Array): Promise<ParallelStep> {
+    const n = labels.length;
+    const k = Math.min(this.workers.length, n);
+    const bounds = Array.from({ length: k + 1 }, (_, i) => Math.round((i * n) / k));
+    const replies = await Promise.all(
+      Array.from({ length: k }, (_, i) => {
+        const [a, b] = [bounds[i], bounds[i + 1]];
+        // Copies, so the slices can be transferred rather than cloned.
+        const request: StepRequest = { images: images.slice(a * this.pixels, b * this.pixels), labels: labels.slice(a, b) };
+        const reply = once(this.workers[i]);
+        this.workers[i].postMessage(request, [request.images.buffer as ArrayBuffer, request.labels.buffer as ArrayBuffer]);
+        return reply;
+      }),
+    );
+    // Combine in worker order: Σ (n_i / n) · g_i is the gradient of the whole batch's mean loss.
+    const out = this.summed;
+    out.fill(0);
+    let loss = 0;
+    let correct = 0;
+    for (let i = 0; i < k; i++) {
+      const weight = (bounds[i + 1] - bounds[i]) / n;
+      const g = this.grads[i];
+      for (let j = 0; j < out.length; j++) out[j] += weight * g[j];
+      loss += weight * replies[i].loss;
+      correct += replies[i].correct;
+    }
+    return { grads: out, loss, correct };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/** The next message from a worker, or its error. */
+function once(worker: Worker): Promise<StepReply> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: StepReply) => {
+      cleanup();
+      if (m.error !== undefined) reject(new Error(`training worker failed: ${m.error}`));
+      else resolve(m);
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onExit = (code: number) => {
+      cleanup();
+      reject(new Error(`training worker exited with code ${code}`));
+    };
+    const cleanup = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+}

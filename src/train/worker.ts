@@ -1,0 +1,57 @@
+/**
+ * A training worker: its own TensorFlow.js instance holding a replica of the weights. For each request
+ * it reads the current weights from shared memory, computes the gradient of its slice's mean loss and
+ * writes it to its own shared gradient buffer. See parallel.ts.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { useBackend } from '../backend.ts';
+import { weightSpecs } from '../model/config.ts';
+import type { Params } from '../model/cnn.ts';
+import { computeGradients } from './loop.ts';
+import type { StepReply, StepRequest, WorkerInit } from './parallel.ts';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const reply = (m: StepReply) => port.postMessage(m);
+
+try {
+  await useBackend(init.backend);
+  const shared = new Float32Array(init.params);
+  const grads = new Float32Array(init.grads);
+  const layout: { name: string; shape: number[]; offset: number; size: number }[] = [];
+  let offset = 0;
+  for (const { name, shape } of weightSpecs(init.net)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    layout.push({ name, shape, offset, size });
+    offset += size;
+  }
+  const params: Params = new Map(layout.map(({ name, shape }) => [name, tf.variable(tf.zeros(shape), true)]));
+
+  port.on('message', (req: StepRequest) => {
+    try {
+      for (const { name, shape, offset, size } of layout) {
+        // A copy: the cpu backend would otherwise keep a view on memory the main thread rewrites.
+        const values = tf.tensor(shared.slice(offset, offset + size), shape);
+        params.get(name)!.assign(values);
+        values.dispose();
+      }
+      const n = req.labels.length;
+      const [loss, correct] = tf.tidy(() => {
+        const x = tf.tensor4d(req.images, [n, init.height, init.width, init.channels]);
+        const y = tf.tensor1d(req.labels, 'int32');
+        const out = computeGradients(init.net, params, x, y);
+        for (const { name, offset } of layout) grads.set(out.grads.get(name)!.dataSync() as Float32Array, offset);
+        const result = [out.loss.dataSync()[0], out.correct.dataSync()[0]];
+        out.correct.dispose(); // kept out of variableGrads' scope, so not freed by this tidy
+        return result;
+      });
+      reply({ loss, correct });
+    } catch (err) {
+      reply({ loss: NaN, correct: 0, error: (err as Error)?.message ?? String(err) });
+    }
+  });
+  reply({ loss: 0, correct: 0 }); // ready
+} catch (err) {
+  reply({ loss: NaN, correct: 0, error: (err as Error)?.message ?? String(err) });
+}

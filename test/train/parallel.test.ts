@@ -1,0 +1,75 @@
+/** Data-parallel training on worker threads: same answer as one thread, deterministic for a fixed N. */
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { useBackend } from '../../src/backend.ts';
+import { Rng } from '../../src/data/batches.ts';
+import { loadMnist, subset, type MnistSplits } from '../../src/data/mnist.ts';
+import { presets, type RunConfig } from '../../src/model/config.ts';
+import { disposeParams, initParams } from '../../src/model/cnn.ts';
+import { flattenParams, train } from '../../src/train/loop.ts';
+import { GradientPool } from '../../src/train/parallel.ts';
+
+let mnist: MnistSplits;
+const run: RunConfig = {
+  network: presets.seed.network,
+  train: { ...presets.seed.train, iterations: 10, learningRate: 1e-3, seed: 11, logEvery: 5, validateEvery: 0 },
+};
+
+before(async () => {
+  await useBackend('wasm');
+  mnist = await loadMnist();
+});
+
+async function trainWith(workers: number) {
+  const params = initParams(run.network, new Rng(run.train.seed));
+  const pool = workers > 0 ? await GradientPool.start(run.network, workers, 'wasm') : undefined;
+  const tensors: number[] = [];
+  try {
+    const r = await train(run, params, { train: subset(mnist.train, 0, 1280), validation: subset(mnist.validation, 0, 200) }, {
+      onStep: () => tensors.push(tf.memory().numTensors),
+    }, { pool });
+    return { weights: flattenParams(run.network, params), losses: r.history.map((h) => h.loss), tensors };
+  } finally {
+    await pool?.close();
+    disposeParams(params);
+  }
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array) {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+test('1 worker, 2 workers, 3 workers and no workers train to the same weights within float tolerance', async () => {
+  const local = await trainWith(0);
+  for (const n of [1, 2, 3]) {
+    const par = await trainWith(n);
+    const d = maxAbsDiff(local.weights, par.weights);
+    assert.ok(d < 2e-4, `${n} workers differ from one thread by ${d}`);
+    par.losses.forEach((l, i) => assert.ok(Math.abs(l - local.losses[i]) < 1e-4, `loss ${i}: ${l} vs ${local.losses[i]}`));
+  }
+  // Sanity: training moved the weights far more than the tolerance.
+  const init = initParams(run.network, new Rng(run.train.seed));
+  assert.ok(maxAbsDiff(flattenParams(run.network, init), local.weights) > 1e-3);
+  disposeParams(init);
+});
+
+test('a fixed number of workers is deterministic, and the main thread keeps a flat tensor count', async () => {
+  const a = await trainWith(2);
+  const b = await trainWith(2);
+  assert.deepEqual(Buffer.from(a.weights.buffer), Buffer.from(b.weights.buffer));
+  assert.deepEqual(a.losses, b.losses);
+  assert.deepEqual(new Set(a.tensors.slice(1)), new Set([a.tensors[1]]));
+});
+
+test('a worker error surfaces as an error, not a hang', async () => {
+  const pool = await GradientPool.start(run.network, 2, 'wasm');
+  try {
+    // 100 pixels per image cannot be reshaped to 28x28x1.
+    await assert.rejects(pool.step(new Float32Array(4 * 100), new Uint8Array(4)), /training worker failed/);
+  } finally {
+    await pool.close();
+  }
+});
