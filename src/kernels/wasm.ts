@@ -244,6 +244,10 @@ export function maxPoolGrad(args: MaxPoolGradArgs, fallback: KernelFunc | undefi
   const xv = heap(backend, input);
   const gv = heap(backend, dy);
   const dv = heap(backend, dx);
+  if (fh === 2 && fw === 2 && sh === 2 && sw === 2 && top === 0 && left === 0 && h % 2 === 0 && w % 2 === 0) {
+    maxPoolGrad2x2(xv, gv, dv, nb * ho, wo, c);
+    return dx;
+  }
   dv.fill(0);
   for (let n = 0; n < nb; n++) {
     for (let oy = 0; oy < ho; oy++) {
@@ -273,6 +277,41 @@ export function maxPoolGrad(args: MaxPoolGradArgs, fallback: KernelFunc | undefi
     }
   }
   return dx;
+}
+
+/**
+ * The lesson's pool (2x2, stride 2, even sizes): windows tile the input exactly, so every input element
+ * is written once (no zero fill, no accumulation). `rows` = batch x output rows.
+ */
+function maxPoolGrad2x2(xv: Float32Array, gv: Float32Array, dv: Float32Array, rows: number, wo: number, c: number): void {
+  const rowStride = 2 * wo * c; // one input row
+  for (let r = 0; r < rows; r++) {
+    for (let ox = 0; ox < wo; ox++) {
+      const g = (r * wo + ox) * c;
+      const p00 = 2 * r * rowStride + 2 * ox * c;
+      for (let ch = 0; ch < c; ch++) {
+        const i0 = p00 + ch;
+        const i1 = i0 + c;
+        const i2 = i0 + rowStride;
+        const i3 = i2 + c;
+        const a = xv[i0];
+        const b = xv[i1];
+        const d = xv[i2];
+        const e = xv[i3];
+        // First maximum in row-major order, as TensorFlow's kernel (ties go to the earliest).
+        let at = i0;
+        let best = a;
+        if (b > best) (best = b), (at = i1);
+        if (d > best) (best = d), (at = i2);
+        if (e > best) (best = e), (at = i3);
+        dv[i0] = 0;
+        dv[i1] = 0;
+        dv[i2] = 0;
+        dv[i3] = 0;
+        dv[at] = gv[g + ch];
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

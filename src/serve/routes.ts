@@ -1,0 +1,156 @@
+/**
+ * The API's routes. Request and response shapes live in ./schema.ts; the computation in ./inference.ts.
+ * A handler reads and checks its input (throwing ApiError), computes, and returns the answer object.
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import * as tf from '@tensorflow/tfjs';
+import { loadMnist, type MnistSplits } from '../data/mnist.ts';
+import type { LabeledImages } from '../data/idx.ts';
+import { activations, pixelsFromImage, predict, toPixels } from './inference.ts';
+import {
+  ApiError,
+  LIMITS,
+  architecture,
+  checkPredictRequest,
+  checkSubsetQuery,
+  openApiDocument,
+  type Health,
+  type MnistSubset,
+  type ModelInfo,
+} from './schema.ts';
+import type { ServedModel } from './server.ts';
+
+export interface RouteContext {
+  model: ServedModel;
+  backend: string;
+  mnistDir?: string;
+  version: string;
+}
+
+/** The wasm binaries the page's TensorFlow.js wasm backend fetches (setWasmPaths('/tfjs-wasm/')). */
+const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
+
+export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
+  const { model } = ctx;
+  const started = performance.now();
+
+  // --- inference
+  app.post('/api/predict', async (request) => {
+    const { batch, images, ms } = await readInputs(request, LIMITS.predictBatch);
+    const answers = predict(model.net, model.params, images, ms);
+    return batch ? answers : answers[0];
+  });
+
+  app.post('/api/activations', async (request) => {
+    const { batch, images, ms } = await readInputs(request, LIMITS.activationsBatch);
+    const answers = activations(model.net, model.params, images, ms);
+    return batch ? answers : answers[0];
+  });
+
+  // --- the model
+  const info: ModelInfo = {
+    architecture: architecture(model.net),
+    network: model.net,
+    parameters: architecture(model.net).reduce((n, l) => n + l.parameters, 0),
+    train: isRecord(model.metadata.train) ? model.metadata.train : null,
+    metrics: model.metrics,
+    files: { modelJson: '/model/model.json', weights: '/model/weights.bin' },
+    backend: ctx.backend,
+    limits: LIMITS,
+  };
+  app.get('/api/model', async () => info);
+
+  app.get('/model/model.json', async (_request, reply) => {
+    void reply.type('application/json').header('cache-control', 'no-cache');
+    return model.modelJson;
+  });
+  app.get('/model/weights.bin', async (_request, reply) => {
+    void reply.type('application/octet-stream').header('cache-control', 'no-cache');
+    return model.weights;
+  });
+
+  // --- MNIST for training in the browser: uint8 pixels and labels, base64
+  let mnist: Promise<MnistSplits> | undefined;
+  app.get('/api/mnist-subset', async (request): Promise<MnistSubset> => {
+    mnist ??= loadMnist(ctx.mnistDir);
+    const splits = await mnist.catch((err) => {
+      mnist = undefined; // let a later request retry
+      throw err;
+    });
+    const pick = (split: 'train' | 'test'): LabeledImages => (split === 'train' ? splits.train : splits.test);
+    const { split, offset, count } = checkSubsetQuery(request.query, (s) => pick(s).count);
+    const data = pick(split);
+    const size = data.height * data.width * data.channels;
+    const floats = data.images.subarray(offset * size, (offset + count) * size);
+    const bytes = Buffer.allocUnsafe(floats.length);
+    for (let i = 0; i < floats.length; i++) bytes[i] = Math.round(floats[i] * 255); // exact: MNIST is uint8/255
+    const labels = Buffer.from(data.labels.buffer, data.labels.byteOffset + offset, count);
+    return { split, offset, count, height: data.height, width: data.width, pixels: bytes.toString('base64'), labels: labels.toString('base64') };
+  });
+
+  // --- about the service
+  const openapi = openApiDocument(ctx.version);
+  app.get('/api/openapi.json', async () => openapi);
+
+  app.get('/healthz', async (): Promise<Health> => ({
+    status: 'ok',
+    uptimeSeconds: Math.round((performance.now() - started) / 100) / 10,
+    backend: ctx.backend,
+    tensors: tf.memory().numTensors,
+  }));
+
+  // --- the wasm binaries for the page, from the installed package (nothing from a CDN)
+  const wasmDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
+  const wasmCache = new Map<string, Buffer>();
+  app.get<{ Params: { file: string } }>('/tfjs-wasm/:file', async (request, reply) => {
+    const file = request.params.file;
+    if (!WASM_FILES.includes(file)) {
+      throw new ApiError('NOT_FOUND', `no file /tfjs-wasm/${file}; the wasm backend needs one of ${WASM_FILES.join(', ')}`);
+    }
+    let bytes = wasmCache.get(file);
+    if (bytes === undefined) {
+      bytes = await readFile(join(wasmDir, file));
+      wasmCache.set(file, bytes);
+    }
+    void reply.type('application/wasm').header('cache-control', 'public, max-age=3600');
+    return bytes;
+  });
+}
+
+/** The request's inputs as 784-pixel images, from JSON, a multipart upload or raw image bytes. */
+async function readInputs(request: FastifyRequest, batchLimit: number): Promise<{ batch: boolean; images: Float32Array[]; ms: number[] }> {
+  const t0 = performance.now();
+  if (request.isMultipart()) {
+    let image: Float32Array | undefined;
+    for await (const part of request.files()) {
+      if (image !== undefined) {
+        throw new ApiError('MULTIPART_TOO_MANY_FILES', 'upload one image file per request; for several, send {"batch": [...]} as JSON');
+      }
+      image = await pixelsFromImage(await part.toBuffer(), part.filename || part.fieldname);
+    }
+    if (image === undefined) {
+      throw new ApiError('MULTIPART_NO_FILE', 'the multipart body has no file; upload the image as a file field (curl -F file=@digit.png)');
+    }
+    return { batch: false, images: [image], ms: [performance.now() - t0] };
+  }
+  if (Buffer.isBuffer(request.body)) {
+    const image = await pixelsFromImage(request.body, 'the request body');
+    return { batch: false, images: [image], ms: [performance.now() - t0] };
+  }
+  const checked = checkPredictRequest(request.body, batchLimit);
+  const images: Float32Array[] = [];
+  const ms: number[] = [];
+  for (const [i, input] of checked.inputs.entries()) {
+    const t = performance.now();
+    images.push(await toPixels(input, checked.batch ? `batch[${i}].image` : 'image'));
+    ms.push(performance.now() - (i === 0 ? t0 : t));
+  }
+  return { batch: checked.batch, images, ms };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
