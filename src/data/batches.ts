@@ -2,7 +2,7 @@
  * Seeded randomness and mini-batches. Same seed → same numbers → same data order, on every platform:
  * the generator is pure 32-bit integer arithmetic (`Math.imul`, shifts), no `Math.random`.
  */
-import { UsageError } from '../errors.ts';
+import { UsageError, formatCount } from '../errors.ts';
 import type { LabeledImages } from './idx.ts';
 
 const TWO_POW_32 = 0x1_0000_0000;
@@ -95,6 +95,16 @@ export class Rng {
   }
 }
 
+/** A BatchSampler's position in its data, as plain JSON. */
+export interface SamplerState {
+  /** The current epoch's permutation of example indices. */
+  order: number[];
+  position: number;
+  epoch: number;
+  /** The generator that will shuffle the next epochs. */
+  rng: number[];
+}
+
 /** One mini-batch. `images` and `labels` are fresh arrays the caller may keep. */
 export interface Batch {
   /** batch*H*W*C pixels, NHWC. */
@@ -122,6 +132,7 @@ export class BatchSampler {
     private readonly data: LabeledImages,
     readonly batchSize: number,
     private readonly rng: Rng,
+    restore?: SamplerState,
   ) {
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new UsageError('BAD_BATCH_SIZE', `batch size must be a positive integer, got ${batchSize}`);
@@ -131,8 +142,42 @@ export class BatchSampler {
     }
     this.pixels = data.height * data.width * data.channels;
     this.order = new Uint32Array(data.count);
+    if (restore) {
+      this.restore(restore);
+      return;
+    }
     for (let i = 0; i < data.count; i++) this.order[i] = i;
     this.shuffle();
+  }
+
+  /** Everything needed to continue drawing exactly the same batches later (for checkpoints). */
+  state(): SamplerState {
+    return { order: Array.from(this.order), position: this.position, epoch: this.epoch, rng: this.rng.state() };
+  }
+
+  /** A sampler that continues exactly where the one that produced `s` (via `state()`) was. */
+  static fromState(data: LabeledImages, batchSize: number, s: SamplerState): BatchSampler {
+    return new BatchSampler(data, batchSize, Rng.fromState(s.rng), s);
+  }
+
+  private restore(s: SamplerState): void {
+    const n = this.data.count;
+    const seen = new Uint8Array(n);
+    const valid =
+      Array.isArray(s.order) &&
+      s.order.length === n &&
+      s.order.every((k) => Number.isInteger(k) && k >= 0 && k < n && seen[k]++ === 0) &&
+      Number.isInteger(s.position) &&
+      s.position >= 0 &&
+      s.position < n &&
+      Number.isInteger(s.epoch) &&
+      s.epoch >= 0;
+    if (!valid) {
+      throw new UsageError('BAD_SAMPLER_STATE', `the saved batch order does not fit a data set of ${formatCount(n)} examples — the checkpoint is corrupt or from other data`);
+    }
+    this.order.set(s.order);
+    this.position = s.position;
+    this.epoch = s.epoch;
   }
 
   /** The next `batchSize` examples, copied out of the data set. */

@@ -10,6 +10,12 @@ export interface AdamOptions {
   epsilon: number;
 }
 
+export interface AdamState {
+  step: number;
+  m: Record<string, Float32Array>;
+  v: Record<string, Float32Array>;
+}
+
 export class Adam {
   /** Number of updates applied so far (t in the paper). */
   step = 0;
@@ -45,10 +51,37 @@ export class Adam {
   private moment(store: Map<string, tf.Variable>, name: string, like: tf.Tensor): tf.Variable {
     let s = store.get(name);
     if (s === undefined) {
-      s = tf.variable(tf.zerosLike(like), false);
+      const zeros = tf.zerosLike(like);
+      s = tf.variable(zeros, false);
+      zeros.dispose();
       store.set(name, s);
     }
     return s;
+  }
+
+  /** The optimiser state (step and both moments as plain arrays), for checkpoints. */
+  exportState(): AdamState {
+    const read = (store: Map<string, tf.Variable>) =>
+      Object.fromEntries([...store].map(([name, t]) => [name, t.dataSync() as Float32Array]));
+    return { step: this.step, m: read(this.m), v: read(this.v) };
+  }
+
+  /** Continues from a saved state: the next `apply` is step `state.step + 1`. */
+  importState(state: AdamState, params: Map<string, tf.Variable>): void {
+    this.dispose();
+    this.step = state.step;
+    for (const [store, saved] of [
+      [this.m, state.m],
+      [this.v, state.v],
+    ] as const) {
+      for (const [name, values] of Object.entries(saved)) {
+        const like = params.get(name);
+        if (like === undefined || like.size !== values.length) throw new Error(`Adam state for ${name} does not fit the network`);
+        const initial = tf.tensor(values, like.shape);
+        store.set(name, tf.variable(initial, false));
+        initial.dispose();
+      }
+    }
   }
 
   dispose(): void {

@@ -4,12 +4,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LabeledImages } from '../data/idx.ts';
-import { BatchSampler, Rng } from '../data/batches.ts';
+import { BatchSampler, Rng, type SamplerState } from '../data/batches.ts';
 import { weightSpecs, type NetworkConfig, type RunConfig } from '../model/config.ts';
 import { forward, loss as lossFn, type Params } from '../model/cnn.ts';
 import { evaluatePredictions, type Evaluation } from '../eval/metrics.ts';
 import { TrainingError } from '../errors.ts';
-import { Adam, learningRateAt } from './adam.ts';
+import { Adam, learningRateAt, type AdamState } from './adam.ts';
 import type { GradientPool } from './parallel.ts';
 
 /** One row of the learning curve, written every `logEvery` iterations. */
@@ -38,7 +38,10 @@ export interface TrainHooks {
 
 export interface TrainResult {
   history: HistoryEntry[];
+  /** Iterations completed (fewer than configured when stopped). */
   iterations: number;
+  /** True when `shouldStop` ended the run early. */
+  stopped: boolean;
   /** Wall time of the optimisation steps only (validation passes excluded). */
   trainSeconds: number;
   trainImagesPerSecond: number;
@@ -48,6 +51,28 @@ export interface TrainResult {
 export interface TrainOptions {
   /** Compute each step's gradients on worker threads (see parallel.ts) instead of in this thread. */
   pool?: GradientPool;
+  /** Continue from a checkpoint (the caller has already restored the weights into `params`). */
+  resume?: TrainState;
+  /** Call `onCheckpoint` every this many iterations (0 = never, except when stopping). */
+  checkpointEvery?: number;
+  onCheckpoint?(state: TrainState): Promise<void>;
+  /** Polled after every step; true stops training after a checkpoint (e.g. on Ctrl-C). */
+  shouldStop?(): boolean;
+}
+
+/**
+ * Everything besides the weights that the loop needs to continue a run exactly: with the same weights,
+ * the continued run makes bit-for-bit the same updates as one that never stopped.
+ */
+export interface TrainState {
+  /** Completed iterations. */
+  iteration: number;
+  sampler: SamplerState;
+  adam: AdamState;
+  history: HistoryEntry[];
+  trainMs: number;
+  /** The partial logging interval, so log lines after a resume average the same steps. */
+  interval: { loss: number; correct: number; steps: number; ms: number };
 }
 
 export interface TrainData {
@@ -90,19 +115,31 @@ export async function train(
   options: TrainOptions = {},
 ): Promise<TrainResult> {
   const { network: net, train: cfg } = run;
-  const rng = new Rng(cfg.seed + 1); // the init used `seed`; batches draw from their own stream
-  const sampler = new BatchSampler(data.train, cfg.batchSize, rng);
+  const resume = options.resume;
+  // The init used `seed`; batches draw from their own stream.
+  const sampler = resume
+    ? BatchSampler.fromState(data.train, cfg.batchSize, resume.sampler)
+    : new BatchSampler(data.train, cfg.batchSize, new Rng(cfg.seed + 1));
   const adam = new Adam({ beta1: cfg.beta1, beta2: cfg.beta2, epsilon: cfg.epsilon });
-  const history: HistoryEntry[] = [];
-  let trainMs = 0;
-  let intervalMs = 0;
-  let intervalLoss = 0;
-  let intervalCorrect = 0;
-  let intervalSteps = 0;
+  if (resume) adam.importState(resume.adam, params);
+  const history: HistoryEntry[] = resume ? [...resume.history] : [];
+  let trainMs = resume?.trainMs ?? 0;
+  const interval = { ...(resume?.interval ?? { loss: 0, correct: 0, steps: 0, ms: 0 }) };
   let validation: Evaluation | undefined;
+  let done = resume?.iteration ?? 0;
+  let stopped = false;
+
+  const state = (): TrainState => ({
+    iteration: done,
+    sampler: sampler.state(),
+    adam: adam.exportState(),
+    history: [...history],
+    trainMs,
+    interval: { ...interval },
+  });
 
   try {
-    for (let i = 0; i < cfg.iterations; i++) {
+    for (let i = done; i < cfg.iterations; i++) {
       // --- learning rate
       const lr = learningRateAt(cfg.schedule, cfg.learningRate, cfg.finalLearningRate, i, cfg.iterations);
 
@@ -113,18 +150,18 @@ export async function train(
         ? await parallelStep(options.pool, net, params, adam, batch.images, batch.labels, lr)
         : localStep(net, params, adam, imagesTensor(batch.images, batch.labels.length, data.train), batch.labels, lr);
       const dt = performance.now() - t0;
-      trainMs += dt;
-      intervalMs += dt;
       if (!Number.isFinite(lossNumber)) {
         throw new TrainingError(
           'LOSS_NOT_FINITE',
           `iteration ${i + 1}: the loss is ${lossNumber}; training diverged. The learning rate (${lr.toPrecision(3)}) is the likely cause: try a smaller --learning-rate`,
         );
       }
-      intervalLoss += lossNumber;
-      intervalCorrect += correctNumber;
-      intervalSteps += 1;
-      const iteration = i + 1;
+      trainMs += dt;
+      interval.ms += dt;
+      interval.loss += lossNumber;
+      interval.correct += correctNumber;
+      interval.steps += 1;
+      const iteration = (done = i + 1);
       hooks.onStep?.(iteration, cfg.iterations);
 
       // --- logging and validation
@@ -132,9 +169,9 @@ export async function train(
       if (iteration % cfg.logEvery === 0 || last) {
         const entry: HistoryEntry = {
           iteration,
-          loss: intervalLoss / intervalSteps,
-          batchAccuracy: intervalCorrect / (intervalSteps * cfg.batchSize),
-          imagesPerSecond: (intervalSteps * cfg.batchSize) / (intervalMs / 1000),
+          loss: interval.loss / interval.steps,
+          batchAccuracy: interval.correct / (interval.steps * cfg.batchSize),
+          imagesPerSecond: (interval.steps * cfg.batchSize) / (interval.ms / 1000),
           learningRate: lr,
         };
         if ((cfg.validateEvery > 0 && iteration % cfg.validateEvery === 0) || last) {
@@ -144,19 +181,28 @@ export async function train(
         history.push(entry);
         hooks.onLog?.(entry, cfg.iterations);
         if (entry.validationAccuracy !== undefined) hooks.onValidate?.(iteration, cfg.iterations, validation!);
-        intervalLoss = intervalCorrect = intervalSteps = intervalMs = 0;
+        Object.assign(interval, { loss: 0, correct: 0, steps: 0, ms: 0 });
       }
+
+      // --- checkpoint, or stop when asked to (after a whole step, so nothing is half-applied)
+      stopped = !last && (options.shouldStop?.() ?? false);
+      const every = options.checkpointEvery ?? 0;
+      if (options.onCheckpoint && (stopped || (every > 0 && iteration % every === 0 && !last))) {
+        await options.onCheckpoint(state());
+      }
+      if (stopped) break;
     }
   } finally {
     adam.dispose();
   }
-  validation ??= evaluate(net, params, data.validation);
+  if (!stopped) validation ??= evaluate(net, params, data.validation);
   return {
     history,
-    iterations: cfg.iterations,
+    iterations: done,
+    stopped,
     trainSeconds: trainMs / 1000,
-    trainImagesPerSecond: (cfg.iterations * cfg.batchSize) / (trainMs / 1000 || 1),
-    validation,
+    trainImagesPerSecond: (done * cfg.batchSize) / (trainMs / 1000 || 1),
+    validation: validation ?? evaluate(net, params, data.validation),
   };
 }
 

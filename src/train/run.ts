@@ -1,18 +1,22 @@
 /**
- * A whole training run, as `convlab train` and `npm start` do it: load MNIST, initialise, train, test,
- * save the model in the TensorFlow.js layers-model format and write metrics.json.
+ * A whole training run, as `convlab train` and `npm start` do it: lock the output folder, load MNIST,
+ * initialise (or resume from a checkpoint), train with periodic checkpoints, test, save the model in the
+ * TensorFlow.js layers-model format and write metrics.json.
  */
-import { mkdir, rename, open } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackendName } from '../backend.ts';
 import { Rng } from '../data/batches.ts';
 import { loadMnist, type MnistSplits } from '../data/mnist.ts';
-import type { RunConfig } from '../model/config.ts';
-import { disposeParams, initParams, type Params } from '../model/cnn.ts';
+import { weightSpecs, type RunConfig } from '../model/config.ts';
+import { disposeParams, initParams, paramsFrom, type Params } from '../model/cnn.ts';
 import { saveModel } from '../model/checkpoint.ts';
 import type { Evaluation } from '../eval/metrics.ts';
-import { evaluate, train, type HistoryEntry, type TrainHooks } from './loop.ts';
+import * as tf from '@tensorflow/tfjs';
+import { TrainingError, UsageError } from '../errors.ts';
+import { evaluate, train, type HistoryEntry, type TrainHooks, type TrainResult } from './loop.ts';
 import { GradientPool } from './parallel.ts';
+import { removeCheckpoint, writeAtomic, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 
 export interface Metrics {
   testAccuracy: number;
@@ -41,23 +45,60 @@ export interface RunOptions {
   outDir: string;
   /** Worker threads computing gradients (0 = all in this thread). */
   workers: number;
+  /** Write a checkpoint every this many iterations (0 = only when stopped). */
+  checkpointEvery?: number;
+  /** Continue this checkpoint (read from `outDir`) instead of starting afresh. */
+  resume?: Checkpoint;
+  /** Polled after every step: true checkpoints and stops (Ctrl-C). */
+  shouldStop?: () => boolean;
   data?: MnistSplits;
 }
 
-export interface RunResult {
-  metrics: Metrics;
-  test: Evaluation;
-  params: Params;
-}
+export type RunResult =
+  | { stopped: false; metrics: Metrics; test: Evaluation; params: Params }
+  | { stopped: true; iterations: number; params: Params };
 
 /** Trains, evaluates on the test split and writes `outDir`. The caller disposes `result.params`. */
 export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Promise<RunResult> {
   const { run, outDir } = options;
-  const data = options.data ?? (await loadMnist());
-  const params = initParams(run.network, new Rng(run.train.seed));
-  const pool = options.workers > 0 ? await GradientPool.start(run.network, options.workers, options.backend) : undefined;
+  await mkdir(outDir, { recursive: true });
+  const unlock = await lockFolder(outDir);
+  let params: Params | undefined;
+  let pool: GradientPool | undefined;
+  let lastCheckpoint = options.resume?.header.iteration;
   try {
-    const result = await train(run, params, { train: data.train, validation: data.validation }, hooks, { pool });
+    const data = options.data ?? (await loadMnist());
+    params = options.resume ? restoredParams(options.resume) : initParams(run.network, new Rng(run.train.seed));
+    pool = options.workers > 0 ? await GradientPool.start(run.network, options.workers, options.backend) : undefined;
+    const p = params;
+    let result: TrainResult;
+    try {
+      result = await train(run, p, { train: data.train, validation: data.validation }, hooks, {
+        pool,
+        resume: options.resume?.state,
+        checkpointEvery: options.checkpointEvery,
+        shouldStop: options.shouldStop,
+        onCheckpoint: async (state) => {
+          await writeCheckpoint(outDir, {
+            run,
+            preset: options.preset,
+            backend: options.backend,
+            workers: options.workers,
+            checkpointEvery: options.checkpointEvery ?? 0,
+            params: p,
+            state,
+          });
+          lastCheckpoint = state.iteration;
+        },
+      });
+    } catch (err) {
+      if (err instanceof TrainingError && lastCheckpoint !== undefined) {
+        throw new TrainingError(err.code, `${err.message}. The last good checkpoint (iteration ${lastCheckpoint}) is kept in ${outDir}`, { cause: err });
+      }
+      throw err;
+    }
+    if (result.stopped) return { stopped: true, iterations: result.iterations, params };
+
     const test = evaluate(run.network, params, data.test);
     const metrics: Metrics = {
       testAccuracy: test.accuracy,
@@ -77,31 +118,72 @@ export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Pro
       confusionMatrix: test.confusion,
       createdAt: new Date().toISOString(),
     };
-    await mkdir(outDir, { recursive: true });
     await saveModel(outDir, run.network, params, {
       train: run.train,
       metrics: { testAccuracy: test.accuracy, validationAccuracy: result.validation.accuracy, iterations: result.iterations },
     });
     await writeJsonAtomic(join(outDir, 'metrics.json'), metrics);
-    return { metrics, test, params };
+    await removeCheckpoint(outDir); // the run is complete: nothing left to resume
+    return { stopped: false, metrics, test, params };
   } catch (err) {
-    disposeParams(params);
+    if (params) disposeParams(params);
     throw err;
   } finally {
     await pool?.close();
+    await unlock();
   }
+}
+
+function restoredParams(c: Checkpoint): Params {
+  const net = c.header.run.network;
+  return paramsFrom(net, new Map(weightSpecs(net).map((s) => [s.name, tf.tensor(c.weights.get(s.name)!, s.shape)])));
 }
 
 /** Writes JSON to a temporary file, flushes it, then renames it into place. */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const handle = await open(tmp, 'w');
-  try {
-    await handle.writeFile(JSON.stringify(value, null, 2) + '\n');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, path);
+  await writeAtomic(path, [Buffer.from(JSON.stringify(value, null, 2) + '\n', 'utf8')]);
 }
 
+/** Throws OUT_LOCKED if a live convlab run holds `dir`. */
+export async function assertNotLocked(dir: string): Promise<void> {
+  const pid = Number((await readFile(join(dir, '.lock'), 'utf8').catch(() => '')).trim());
+  if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) throw lockedError(dir, pid);
+}
+
+function lockedError(dir: string, pid: number): UsageError {
+  return new UsageError('OUT_LOCKED', `${dir} is in use by another convlab run (pid ${pid}); choose another --out or wait for it to finish`);
+}
+
+/**
+ * Claims `dir` for this process: `dir/.lock` holds our pid. A second run on the same folder is refused
+ * while the first is alive; a lock left by a killed run (its pid is gone) is taken over.
+ */
+export async function lockFolder(dir: string): Promise<() => Promise<void>> {
+  const path = join(dir, '.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(path, 'wx');
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      return () => rm(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+        throw lockedError(dir, pid);
+      }
+      await rm(path, { force: true }); // stale: its owner is gone
+    }
+  }
+  throw new UsageError('OUT_LOCKED', `${dir}: could not take the lock file ${path}`);
+}
+
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

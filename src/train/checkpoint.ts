@@ -1,0 +1,173 @@
+/**
+ * Training checkpoints: one file, `checkpoint.bin`, written atomically (temporary file, fsync, rename,
+ * fsync of the folder), so a run killed at any moment leaves either the previous checkpoint or the new one.
+ *
+ * Layout: the 8 bytes `CLCKPT01`, a uint32 (little-endian) header length, the header as UTF-8 JSON, zero
+ * padding to a multiple of 4, then float32 little-endian values: the weights in weightSpecs order, then
+ * Adam's first moments, then its second moments (same order, absent before the first step). The header
+ * holds the run's config, backend and worker count, the sampler state, Adam's step, the history so far and
+ * the SHA-256 of the values, so a damaged file is refused rather than resumed.
+ */
+import { createHash } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BackendName } from '../backend.ts';
+import { weightSpecs, type RunConfig } from '../model/config.ts';
+import { ConvlabError, formatCount } from '../errors.ts';
+import type { Params } from '../model/cnn.ts';
+import type { TrainState } from './loop.ts';
+
+const MAGIC = 'CLCKPT01';
+export const CHECKPOINT_FILE = 'checkpoint.bin';
+
+export class CheckpointError extends ConvlabError {}
+
+export interface CheckpointHeader {
+  version: 1;
+  run: RunConfig;
+  preset: string;
+  backend: BackendName;
+  workers: number;
+  /** The run's --checkpoint-every (0 = none), kept when it is resumed. */
+  checkpointEvery: number;
+  /** Completed iterations. */
+  iteration: number;
+  state: Omit<TrainState, 'adam'> & { adam: { step: number } };
+  /** Names whose Adam moments follow the weights (all, once a step has been taken). */
+  moments: string[];
+  sha256: string;
+  savedAt: string;
+}
+
+export interface Checkpoint {
+  header: CheckpointHeader;
+  weights: Map<string, Float32Array>;
+  state: TrainState;
+}
+
+export interface CheckpointInput {
+  run: RunConfig;
+  preset: string;
+  backend: BackendName;
+  workers: number;
+  checkpointEvery: number;
+  params: Params;
+  state: TrainState;
+}
+
+export async function writeCheckpoint(dir: string, c: CheckpointInput): Promise<void> {
+  const specs = weightSpecs(c.run.network);
+  const moments = specs.map((s) => s.name).filter((name) => c.state.adam.m[name] !== undefined);
+  const arrays: Float32Array[] = [
+    ...specs.map((s) => c.params.get(s.name)!.dataSync() as Float32Array),
+    ...moments.map((name) => c.state.adam.m[name]),
+    ...moments.map((name) => c.state.adam.v[name]),
+  ];
+  const values = new Float32Array(arrays.reduce((n, a) => n + a.length, 0));
+  let offset = 0;
+  for (const a of arrays) {
+    values.set(a, offset);
+    offset += a.length;
+  }
+  const payload = littleEndian(values);
+  const { adam, ...rest } = c.state;
+  const header: CheckpointHeader = {
+    version: 1,
+    run: c.run,
+    preset: c.preset,
+    backend: c.backend,
+    workers: c.workers,
+    checkpointEvery: c.checkpointEvery,
+    iteration: c.state.iteration,
+    state: { ...rest, adam: { step: adam.step } },
+    moments,
+    sha256: createHash('sha256').update(payload).digest('hex'),
+    savedAt: new Date().toISOString(),
+  };
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (4 - ((12 + json.length) % 4)) % 4;
+  const head = Buffer.alloc(12 + json.length + pad);
+  head.write(MAGIC, 0, 'latin1');
+  head.writeUInt32LE(json.length, 8);
+  json.copy(head, 12);
+  await writeAtomic(join(dir, CHECKPOINT_FILE), [head, payload]);
+}
+
+export async function readCheckpoint(dir: string): Promise<Checkpoint> {
+  const path = join(dir, CHECKPOINT_FILE);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new CheckpointError('CHECKPOINT_NOT_FOUND', `${dir}: no ${CHECKPOINT_FILE} to resume from — pass the --out folder of a run started with --checkpoint-every or stopped with Ctrl-C`, { cause: err });
+    }
+    throw err;
+  }
+  const bad = (why: string) => new CheckpointError('CHECKPOINT_CORRUPT', `${path}: ${why}; the checkpoint cannot be resumed`);
+  if (bytes.length < 12 || bytes.toString('latin1', 0, 8) !== MAGIC) throw bad('not a convlab checkpoint');
+  const jsonLength = bytes.readUInt32LE(8);
+  if (12 + jsonLength > bytes.length) throw bad(`truncated header (${formatCount(bytes.length)} bytes)`);
+  let header: CheckpointHeader;
+  try {
+    header = JSON.parse(bytes.toString('utf8', 12, 12 + jsonLength));
+  } catch {
+    throw bad('unreadable header');
+  }
+  const start = 12 + jsonLength + ((4 - ((12 + jsonLength) % 4)) % 4);
+  const payload = bytes.subarray(start);
+  if (createHash('sha256').update(payload).digest('hex') !== header.sha256) throw bad('its contents do not match their checksum (truncated or damaged)');
+  const values = fromLittleEndian(payload);
+  const specs = weightSpecs(header.run.network);
+  const sizes = new Map(specs.map((s) => [s.name, s.shape.reduce((a, b) => a * b, 1)]));
+  const expected = [...sizes.values()].reduce((a, b) => a + b, 0) + 2 * header.moments.reduce((n, name) => n + (sizes.get(name) ?? NaN), 0);
+  if (values.length !== expected) throw bad(`holds ${formatCount(values.length)} values, expected ${formatCount(expected)}`);
+  let offset = 0;
+  const take = (n: number) => values.subarray(offset, (offset += n));
+  const weights = new Map(specs.map((s) => [s.name, take(sizes.get(s.name)!)]));
+  const m = Object.fromEntries(header.moments.map((name) => [name, take(sizes.get(name)!)]));
+  const v = Object.fromEntries(header.moments.map((name) => [name, take(sizes.get(name)!)]));
+  const state: TrainState = { ...header.state, adam: { step: header.state.adam.step, m, v } };
+  return { header, weights, state };
+}
+
+export async function removeCheckpoint(dir: string): Promise<void> {
+  await rm(join(dir, CHECKPOINT_FILE), { force: true });
+}
+
+/** Writes `parts` to `path` so that `path` is always either the old file or the whole new one. */
+export async function writeAtomic(path: string, parts: Uint8Array[]): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const handle = await open(tmp, 'w');
+  try {
+    for (const part of parts) await handle.write(part);
+    await handle.sync();
+  } catch (err) {
+    await handle.close();
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await handle.close();
+  await rename(tmp, path);
+  // Make the rename itself durable.
+  const folder = await open(join(path, '..'), 'r');
+  try {
+    await folder.sync();
+  } catch {
+    // Some file systems cannot fsync a directory; the rename is still atomic.
+  } finally {
+    await folder.close();
+  }
+}
+
+function littleEndian(values: Float32Array): Buffer {
+  const out = Buffer.alloc(values.length * 4);
+  for (let i = 0; i < values.length; i++) out.writeFloatLE(values[i], i * 4);
+  return out;
+}
+
+function fromLittleEndian(bytes: Buffer): Float32Array {
+  const out = new Float32Array(Math.floor(bytes.length / 4));
+  for (let i = 0; i < out.length; i++) out[i] = bytes.readFloatLE(i * 4);
+  return out;
+}
