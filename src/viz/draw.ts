@@ -21,7 +21,9 @@ export const style = {
   /** Title (bold) and subtitle sizes, and the height the two take at the top of a figure. */
   titleSize: 18,
   subtitleSize: 13,
-  headerHeight: 70,
+  headerHeight: 76,
+  /** Figures are at least this wide, so that a title and a one-line subtitle fit. */
+  minWidth: 680,
   textSize: 13,
   smallSize: 11,
   text: '#1a1a1a',
@@ -77,10 +79,15 @@ export function createFigure(width: number, height: number): Figure {
   return { canvas, ctx };
 }
 
-/** Title and one-line subtitle at the top left; they take `style.headerHeight`. */
+/**
+ * Title and one-line subtitle at the top left, in `style.headerHeight`. Texts are written to fit the
+ * figure; should one not, it is drawn smaller rather than cut off at the edge.
+ */
 export function drawHeader(ctx: SKRSContext2D, title: string, subtitle: string): void {
-  text(ctx, title, style.margin, style.margin, { size: style.titleSize, bold: true, baseline: 'top' });
-  text(ctx, subtitle, style.margin, style.margin + 28, { size: style.subtitleSize, color: style.muted, baseline: 'top' });
+  const room = ctx.canvas.width - 2 * style.margin;
+  const fit = (s: string, size: number, bold: boolean) => Math.min(size, Math.floor((size * room) / Math.max(1, textWidth(ctx, s, size, bold))));
+  text(ctx, title, style.margin, style.margin, { size: fit(title, style.titleSize, true), bold: true, baseline: 'top' });
+  text(ctx, subtitle, style.margin, style.margin + 30, { size: fit(subtitle, style.subtitleSize, false), color: style.muted, baseline: 'top' });
 }
 
 export interface TextOptions {
@@ -150,9 +157,14 @@ export function drawColorbar(ctx: SKRSContext2D, r: Rect, o: ColorbarOptions): v
   putPixels(ctx, rgba, r.x, r.y, w, h);
   frame(ctx, { ...r, width: w, height: h }, '#888');
   const nice = niceTicks(o.min, o.max, 5);
-  const ticks = o.ticks ?? nice.ticks;
-  const format = o.format ?? ((v: number) => formatTick(v, nice.step));
   const y = linearScale(o.max, o.min, r.y, r.y + h - 1);
+  const format = o.format ?? ((v: number) => formatTick(v, nice.step));
+  const ticks = [...(o.ticks ?? nice.ticks)];
+  // Label the ends too (the scale's exact extent), unless a tick label is already there.
+  const ends: [number, string][] = [];
+  for (const end of [o.min, o.max]) {
+    if (ticks.every((t) => Math.abs(y(t) - y(end)) > 18)) ends.push([end, o.format ? o.format(end) : formatTick(end, nice.step / 10)]);
+  }
   ctx.save();
   ctx.strokeStyle = '#444';
   ctx.lineWidth = 1;
@@ -164,8 +176,16 @@ export function drawColorbar(ctx: SKRSContext2D, r: Rect, o: ColorbarOptions): v
     ctx.stroke();
     text(ctx, format(t), r.x + w + 7, ty, { size: style.smallSize, baseline: 'middle' });
   }
+  for (const [v, label] of ends) {
+    const ty = Math.round(y(v)) + 0.5;
+    ctx.beginPath();
+    ctx.moveTo(r.x + w, ty);
+    ctx.lineTo(r.x + w + 4, ty);
+    ctx.stroke();
+    text(ctx, label, r.x + w + 7, ty, { size: style.smallSize, baseline: 'middle', color: style.muted });
+  }
   ctx.restore();
-  if (o.label) text(ctx, o.label, r.x, r.y - 7, { size: style.smallSize, color: style.muted });
+  if (o.label) text(ctx, o.label, r.x, r.y - 14, { size: style.smallSize, color: style.muted });
 }
 
 /** PNG bytes of a figure (encoded off the main thread). */

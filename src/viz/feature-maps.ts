@@ -36,7 +36,6 @@ export function mapPlane(maps: Float32Array, shape: MapsShape, c: number): Float
 const LABEL_HEIGHT = 13;
 const CAPTION_LINE = 17;
 const ROW_GAP = 28;
-const MIN_WIDTH = 640;
 
 export interface MapsRowLayout {
   input: Rect;
@@ -85,7 +84,7 @@ export function featureMapsLayout(rows: number, input: ImageShape, maps: MapsSha
   const last = out[out.length - 1];
   const right = last ? last.colorbar.x + last.colorbar.width + style.colorbarLabels : 0;
   return {
-    width: Math.max(MIN_WIDTH, right + style.margin),
+    width: Math.max(style.minWidth, right + style.margin),
     height: (last ? last.bottom : style.headerHeight) + style.margin,
     pixel,
     rows: out,
@@ -103,7 +102,7 @@ export function drawFeatureMaps(rows: MapsRow[], input: ImageShape, shape: MapsS
   drawHeader(
     ctx,
     `${layer} feature maps: ${shape.channels} maps of ${shape.height}×${shape.width} per image`,
-    `After ${steps}. Map k is filter k's response. Bright: strong response, dark: none. Each row has its own scale.`,
+    `After ${steps}. Map k is filter k's output: bright where it found its pattern.`,
   );
   rows.forEach((row, i) => {
     const r = layout.rows[i];

@@ -37,7 +37,6 @@ export function filtersFileName(layer: string, k: ConvKernel, channel: number): 
 }
 
 const LABEL_HEIGHT = 14;
-const MIN_WIDTH = 640;
 
 export interface FiltersLayout {
   width: number;
@@ -50,7 +49,7 @@ export interface FiltersLayout {
 }
 
 export function filtersLayout(filters: number, size: number): FiltersLayout {
-  const pixel = Math.max(2, Math.round(60 / size)); // a 5x5 filter is 60x60
+  const pixel = Math.max(2, Math.round((filters <= 16 ? 80 : 60) / size)); // a 5x5 filter is 80x80 or 60x60
   const top = style.headerHeight + LABEL_HEIGHT;
   const g = grid(
     filters,
@@ -61,7 +60,7 @@ export function filtersLayout(filters: number, size: number): FiltersLayout {
   );
   const colorbar = { x: style.margin + g.width + 28, y: top, width: style.colorbarWidth, height: g.height };
   return {
-    width: Math.max(MIN_WIDTH, colorbar.x + colorbar.width + style.colorbarLabels + style.margin),
+    width: Math.max(style.minWidth, colorbar.x + colorbar.width + style.colorbarLabels + style.margin),
     height: top + g.height + style.margin,
     pixel,
     cells: g.cells,
@@ -73,11 +72,12 @@ export function filtersLayout(filters: number, size: number): FiltersLayout {
 export function drawFilters(k: ConvKernel, channel: number, layer: string, scale: number = kernelScale(k)): Canvas {
   const layout = filtersLayout(k.outChannels, k.size);
   const { canvas, ctx } = createFigure(layout.width, layout.height);
-  const of = k.inChannels > 1 ? ` reading input channel ${channel} of ${k.inChannels}` : '';
+  const of = k.inChannels > 1 ? `, input channel ${channel} of ${k.inChannels}` : '';
+  const all = k.inChannels > 1 ? `all of ${layer} (±${scale.toPrecision(2)}), every channel` : `all ${k.outChannels} filters (±${scale.toPrecision(2)})`;
   drawHeader(
     ctx,
     `${layer} weights: ${k.outChannels} filters of ${k.size}×${k.size}${of}`,
-    `Red: positive weight, blue: negative, white: zero. One scale for all of ${layer}, ±${scale.toPrecision(2)}.`,
+    `Red: positive, blue: negative, white: zero. One scale for ${all}.`,
   );
   const color = (v: number) => diverging(v, scale);
   layout.cells.forEach((r, f) => {

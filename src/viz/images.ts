@@ -32,7 +32,6 @@ const MAX_COLUMNS = 8;
 const CAPTION_HEIGHT = 36;
 /** Wide enough for the caption "True: 7, Pred: 7" at 13 px. */
 const MIN_CELL_WIDTH = 116;
-const MIN_WIDTH = 640;
 
 /** An image's RGBA bytes, `scale` times larger: gray as black ink on white, RGB as is. */
 export function imageRgba(pixels: Float32Array, shape: ImageShape, scale: number): Uint8ClampedArray {
@@ -67,7 +66,7 @@ export function imageGridLayout(n: number, shape: ImageShape): ImageGridLayout {
   const images = g.cells.map((c) => ({ x: c.x + Math.floor((cellWidth - tile.width) / 2), y: c.y, ...tile }));
   const bodyHeight = n === 0 ? 30 : g.height;
   return {
-    width: Math.max(MIN_WIDTH, 2 * style.margin + g.width),
+    width: Math.max(style.minWidth, 2 * style.margin + g.width),
     height: style.headerHeight + bodyHeight + style.margin,
     images,
   };
