@@ -21,7 +21,7 @@ import { BatchSampler, Rng } from '../src/data/batches.ts';
 import { loadMnist, mnistDir, subset } from '../src/data/mnist.ts';
 import { presets } from '../src/model/config.ts';
 import { disposeParams, forward, initParams } from '../src/model/cnn.ts';
-import { train } from '../src/train/loop.ts';
+import { flattenParams, train } from '../src/train/loop.ts';
 import { GradientPool, defaultWorkerCount } from '../src/train/parallel.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -69,28 +69,37 @@ async function trainThroughput(workers: number): Promise<number> {
   }
 }
 
-/** Inference throughput in this thread: batches of 256 over the test set, repeated for `seconds`. */
-function inferThroughput(): number {
+/**
+ * Inference throughput: batches of 256 test images, classified in this thread (workers = 0) or split
+ * across worker threads, repeated for half the measurement time.
+ */
+async function inferThroughput(workers: number): Promise<number> {
   const params = initParams(net, new Rng(1));
   const batch = 256;
   const sampler = new BatchSampler(mnist.test, batch, new Rng(2));
-  const once = () => {
+  const pool = workers > 0 ? await GradientPool.start(net, workers, 'wasm') : undefined;
+  pool?.publish(flattenParams(net, params));
+  const once = async () => {
     const b = sampler.next();
+    if (pool) return void (await pool.predict(b.images, batch));
     const x = tf.tensor4d(b.images, [batch, 28, 28, 1]);
     const cls = tf.tidy(() => tf.argMax(forward(net, params, x), 1));
     cls.dataSync();
     tf.dispose([x, cls]);
   };
-  for (let i = 0; i < 3; i++) once();
-  let n = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < seconds * 1000 * 0.5 || n < 5) {
-    once();
-    n++;
+  try {
+    for (let i = 0; i < 3; i++) await once();
+    let n = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < seconds * 1000 * 0.5 || n < 5) {
+      await once();
+      n++;
+    }
+    return (n * batch) / ((performance.now() - t0) / 1000);
+  } finally {
+    await pool?.close();
+    disposeParams(params);
   }
-  const ips = (n * batch) / ((performance.now() - t0) / 1000);
-  disposeParams(params);
-  return ips;
 }
 
 function debianPython(): string | undefined {
@@ -161,12 +170,12 @@ if (!args.has('--no-peers')) {
 }
 
 log('measuring convlab, one thread...');
-rows.push({ system: 'convlab wasm, 1 thread (no workers)', trainImagesPerSecond: await trainThroughput(0), inferImagesPerSecond: inferThroughput() });
+rows.push({ system: 'convlab wasm, 1 thread (no workers)', trainImagesPerSecond: await trainThroughput(0), inferImagesPerSecond: await inferThroughput(0) });
 log('measuring convlab, 1 worker...');
 rows.push({ system: 'convlab wasm, 1 worker', trainImagesPerSecond: await trainThroughput(1) });
 if (workers > 1) {
   log(`measuring convlab, ${workers} workers...`);
-  rows.push({ system: `convlab wasm, ${workers} workers`, trainImagesPerSecond: await trainThroughput(workers) });
+  rows.push({ system: `convlab wasm, ${workers} workers`, trainImagesPerSecond: await trainThroughput(workers), inferImagesPerSecond: await inferThroughput(workers) });
 }
 
 let tta: ReturnType<typeof timeToAccuracy>;

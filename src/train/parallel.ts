@@ -27,6 +27,8 @@ export interface WorkerInit {
 }
 
 export interface StepRequest {
+  /** 'gradients' (default): the slice's loss gradients; 'predict': the slice's predicted classes. */
+  kind?: 'gradients' | 'predict';
   images: Float32Array;
   labels: Uint8Array;
 }
@@ -34,6 +36,8 @@ export interface StepRequest {
 export interface StepReply {
   loss: number;
   correct: number;
+  /** For 'predict': the predicted class of each image of the slice. */
+  classes?: Uint8Array;
   error?: string;
 }
 
@@ -126,6 +130,24 @@ export class GradientPool {
       correct += replies[i].correct;
     }
     return { grads: out, loss, correct };
+  }
+
+  /** Predicted classes of `count` images, the slices classified in parallel with the published weights. */
+  async predict(images: Float32Array, count: number): Promise<Uint8Array> {
+    const k = Math.min(this.workers.length, count);
+    const bounds = Array.from({ length: k + 1 }, (_, i) => Math.round((i * count) / k));
+    const replies = await Promise.all(
+      Array.from({ length: k }, (_, i) => {
+        const [a, b] = [bounds[i], bounds[i + 1]];
+        const request: StepRequest = { kind: 'predict', images: images.slice(a * this.pixels, b * this.pixels), labels: new Uint8Array(b - a) };
+        const reply = once(this.workers[i]);
+        this.workers[i].postMessage(request, [request.images.buffer as ArrayBuffer]);
+        return reply;
+      }),
+    );
+    const out = new Uint8Array(count);
+    replies.forEach((r, i) => out.set(r.classes!, bounds[i]));
+    return out;
   }
 
   async close(): Promise<void> {

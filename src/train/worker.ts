@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../backend.ts';
 import { weightSpecs } from '../model/config.ts';
-import type { Params } from '../model/cnn.ts';
+import { forward, type Params } from '../model/cnn.ts';
 import { computeGradients } from './loop.ts';
 import type { StepReply, StepRequest, WorkerInit } from './parallel.ts';
 
@@ -37,6 +37,13 @@ try {
         values.dispose();
       }
       const n = req.labels.length;
+      if (req.kind === 'predict') {
+        const classes = tf.tidy(() => tf.argMax(forward(init.net, params, tf.tensor4d(req.images, [n, init.height, init.width, init.channels])), 1));
+        const values = Uint8Array.from(classes.dataSync());
+        classes.dispose();
+        port.postMessage({ loss: 0, correct: 0, classes: values } satisfies StepReply, [values.buffer]);
+        return;
+      }
       const [loss, correct] = tf.tidy(() => {
         const x = tf.tensor4d(req.images, [n, init.height, init.width, init.channels]);
         const y = tf.tensor1d(req.labels, 'int32');

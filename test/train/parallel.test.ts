@@ -7,7 +7,7 @@ import { Rng } from '../../src/data/batches.ts';
 import { loadMnist, subset, type MnistSplits } from '../../src/data/mnist.ts';
 import { presets, type RunConfig } from '../../src/model/config.ts';
 import { disposeParams, initParams } from '../../src/model/cnn.ts';
-import { flattenParams, train } from '../../src/train/loop.ts';
+import { evaluate, flattenParams, train } from '../../src/train/loop.ts';
 import { GradientPool } from '../../src/train/parallel.ts';
 
 let mnist: MnistSplits;
@@ -71,5 +71,19 @@ test('a worker error surfaces as an error, not a hang', async () => {
     await assert.rejects(pool.step(new Float32Array(4 * 100), new Uint8Array(4)), /training worker failed/);
   } finally {
     await pool.close();
+  }
+});
+
+test('predicting on the workers gives the same classes as predicting in this thread', async () => {
+  const params = initParams(run.network, new Rng(4));
+  const pool = await GradientPool.start(run.network, 2, 'wasm');
+  try {
+    const data = subset(mnist.test, 0, 301); // an odd count: uneven slices
+    pool.publish(flattenParams(run.network, params));
+    const classes = await pool.predict(data.images, data.count);
+    assert.deepEqual(Array.from(classes), Array.from(evaluate(run.network, params, data).predictions));
+  } finally {
+    await pool.close();
+    disposeParams(params);
   }
 });
