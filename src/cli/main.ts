@@ -9,6 +9,8 @@ import { backendNames } from '../backend.ts';
 import { trainCommand } from './train.ts';
 import { evaluateCommand } from './evaluate.ts';
 import { predictCommand } from './predict.ts';
+import { channelList, collectImages, visualizeCommand } from './visualize.ts';
+import { serveCommand } from './serve.ts';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -30,32 +32,35 @@ export function positiveNumber(value: string): number {
 
 function program(): Command {
   const cli = new Command('convlab')
-    .description('A convolutional network for MNIST built from TensorFlow.js core ops: train, evaluate, predict.')
+    .description('A convolutional network for MNIST built from TensorFlow.js core ops: train, evaluate, predict, visualize.')
     .version('0.1.0')
     .showSuggestionAfterError()
     .exitOverride();
 
   cli
     .command('train')
-    .description('train the network on MNIST, test it, and save it with its metrics')
+    .description('train the network on MNIST (or another data set), test it, and save it with its metrics')
     .addOption(new Option('--preset <name>', 'seed (the lesson, exactly) or default (fast recipe, ≥ 99%)').choices(['seed', 'default']).default('default'))
     .addOption(new Option('--iterations <n>', 'optimisation steps (0 = evaluate the untrained network)').argParser(nonNegativeInt).conflicts('epochs'))
-    .addOption(new Option('--epochs <n>', 'passes over the 55,000 training images (alternative to --iterations)').argParser(positiveNumber))
+    .addOption(new Option('--epochs <n>', 'passes over the training images (alternative to --iterations)').argParser(positiveNumber))
     .option('--batch-size <n>', 'images per step', positiveInt)
-    .option('--learning-rate <x>', "Adam's step size (for a cosine schedule, the starting value)", positiveNumber)
-    .option('--seed <n>', 'seed for initial weights and batch order', nonNegativeInt)
+    .option('--learning-rate <x>', "the optimizer's step size (for a cosine schedule, the starting value)", positiveNumber)
+    .option('--seed <n>', 'seed for initial weights, batch order, dropout and augmentation', nonNegativeInt)
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(backendNames).default('wasm'))
     .option('--workers <n>', 'worker threads computing gradients in parallel (default: one per core; 0 = none)', nonNegativeInt)
     .option('--out <dir>', 'where to write the model and metrics (default: runs/<timestamp>)')
+    .option('--checkpoint-every <n>', 'write a resumable checkpoint every N iterations (Ctrl-C always writes one)', positiveInt)
+    .option('--resume <dir>', 'continue the unfinished run in DIR from its checkpoint')
     .option('--log-every <n>', 'iterations between log lines (default: 100, fewer for short runs)', positiveInt)
     .option('--validate-every <n>', 'iterations between validation passes (0 = only at the end; default 1000)', nonNegativeInt)
+    .option('--no-report', 'skip the figures and report.html drawn after training')
     .action(trainCommand);
 
   cli
     .command('evaluate')
     .description('print the accuracy and confusion matrix of a saved model')
     .requiredOption('--model <dir>', 'folder written by convlab train')
-    .addOption(new Option('--split <name>', 'which MNIST split').choices(['test', 'validation']).default('test'))
+    .addOption(new Option('--split <name>', 'which split of the data set').choices(['test', 'validation']).default('test'))
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(backendNames).default('wasm'))
     .action(evaluateCommand);
 
@@ -68,13 +73,34 @@ function program(): Command {
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(backendNames).default('wasm'))
     .action(predictCommand);
 
+  cli
+    .command('visualize')
+    .description('draw the figures (filters, feature maps, mistakes, confusion matrix, curves) and report.html of a saved model')
+    .requiredOption('--model <dir>', 'folder written by convlab train')
+    .option('--out <dir>', 'where to write the figures and report.html (default: the model folder)')
+    .option('--image <n|file>', 'test-set index or PNG/JPEG file whose feature maps to draw; repeat for more (default: 0 and 13)', collectImages)
+    .option('--channels <list>', 'input channels of conv2 whose filters to draw, one figure each (default: 0,1)', channelList)
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(backendNames).default('wasm'))
+    .action(visualizeCommand);
+
+  cli
+    .command('serve')
+    .description('serve the HTTP API and the drawing page (the page is built with Vite on first start)')
+    .requiredOption('--model <dir>', 'folder written by convlab train')
+    .option('--port <n>', 'TCP port (0 = any free port)', nonNegativeInt, 8080)
+    .option('--host <address>', 'address to listen on (0.0.0.0 = every interface)', '127.0.0.1')
+    .option('--no-page', 'serve the API only: do not build or serve the page')
+    .option('--rebuild', 'rebuild the page even if web/dist is up to date')
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend for inference').choices(backendNames).default('wasm'))
+    .action(serveCommand);
+
   return cli;
 }
 
 export async function main(argv: string[]): Promise<number> {
   try {
     await program().parseAsync(argv);
-    return 0;
+    return Number(process.exitCode ?? 0); // a command may have set its own (130 after Ctrl-C)
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander has already printed its one-line message (or the help text).

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import * as tf from '@tensorflow/tfjs';
 import { loadMnist, type MnistSplits } from '../data/mnist.ts';
 import type { LabeledImages } from '../data/idx.ts';
-import { activations, pixelsFromImage, predict, toPixels } from './inference.ts';
+import { PredictBatcher, activations, pixelsFromImage, toPixels } from './inference.ts';
 import {
   ApiError,
   LIMITS,
@@ -38,9 +38,10 @@ export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): P
   const started = performance.now();
 
   // --- inference
+  const batcher = new PredictBatcher(model.net, model.params);
   app.post('/api/predict', async (request) => {
     const { batch, images, ms } = await readInputs(request, LIMITS.predictBatch);
-    const answers = predict(model.net, model.params, images, ms);
+    const answers = await batcher.predict(images, ms);
     return batch ? answers : answers[0];
   });
 
@@ -125,11 +126,17 @@ async function readInputs(request: FastifyRequest, batchLimit: number): Promise<
   const t0 = performance.now();
   if (request.isMultipart()) {
     let image: Float32Array | undefined;
-    for await (const part of request.files()) {
-      if (image !== undefined) {
-        throw new ApiError('MULTIPART_TOO_MANY_FILES', 'upload one image file per request; for several, send {"batch": [...]} as JSON');
+    try {
+      for await (const part of request.files()) {
+        if (image !== undefined) {
+          throw new ApiError('MULTIPART_TOO_MANY_FILES', 'upload one image file per request; for several, send {"batch": [...]} as JSON');
+        }
+        image = await pixelsFromImage(await part.toBuffer(), part.filename || part.fieldname);
       }
-      image = await pixelsFromImage(await part.toBuffer(), part.filename || part.fieldname);
+    } catch (err) {
+      // the parser's own errors (no boundary, cut-off body) carry no HTTP status: they are the client's
+      if (err instanceof ApiError || typeof (err as { statusCode?: unknown })?.statusCode === 'number') throw err;
+      throw new ApiError('BAD_REQUEST', `malformed multipart body (${(err as Error)?.message ?? err}); upload the image as a file field (curl -F file=@digit.png)`, { cause: err });
     }
     if (image === undefined) {
       throw new ApiError('MULTIPART_NO_FILE', 'the multipart body has no file; upload the image as a file field (curl -F file=@digit.png)');

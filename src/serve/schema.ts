@@ -13,7 +13,7 @@
  *   GET  /model/model.json, /model/weights.bin   the served model, for tf.loadLayersModel or the page
  */
 import { ConvlabError } from '../errors.ts';
-import type { NetworkConfig } from '../model/config.ts';
+import { blockOutputSize, type NetworkConfig } from '../model/config.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Limits
@@ -315,6 +315,7 @@ export function checkSubsetQuery(query: unknown, available: (split: MnistSplit) 
 }
 
 function describe(v: unknown): string {
+  if (v === undefined) return 'no body';
   if (v === null) return 'null';
   if (Array.isArray(v)) return `an array of ${v.length}`;
   if (typeof v === 'string') return v.length > 20 ? `a string of ${v.length} characters` : `the string ${JSON.stringify(v)}`;
@@ -331,17 +332,18 @@ export function architecture(net: NetworkConfig): LayerInfo[] {
   const layers: LayerInfo[] = [];
   let h = net.input.height, w = net.input.width, c = net.input.channels;
   net.conv.forEach((b, i) => {
-    const conv = (n: number) => (b.padding === 'same' ? Math.ceil(n / b.stride) : Math.ceil((n - b.size + 1) / b.stride));
-    const pool = (n: number) => (b.pool === 'max' ? Math.ceil(n / b.poolSize) : n);
     const parameters = b.size * b.size * c * b.filters + b.filters;
-    h = pool(conv(h));
-    w = pool(conv(w));
+    h = blockOutputSize(h, b);
+    w = blockOutputSize(w, b);
     c = b.filters;
-    const poolText = b.pool === 'max' ? ` → max-pool ${b.poolSize}x${b.poolSize}` : '';
+    const pool = b.pool === 'none' ? [] : [`${b.pool}-pool ${b.poolSize}x${b.poolSize}`];
+    // the lesson pools first; configs may say otherwise (`order`, where the config has it)
+    const activationFirst = (b as { order?: string }).order === 'activation-then-pool';
+    const steps = activationFirst ? [b.activation, ...pool] : [...pool, b.activation];
     layers.push({
       name: `conv${i + 1}`,
       kind: 'conv',
-      description: `conv ${b.size}x${b.size}, ${b.filters} filters, stride ${b.stride}, ${b.padding}${poolText} → ${b.activation}`,
+      description: [`conv ${b.size}x${b.size}, ${b.filters} filters, stride ${b.stride}, ${b.padding}`, ...steps].join(' → '),
       outputShape: [h, w, c],
       parameters,
     });
@@ -349,10 +351,11 @@ export function architecture(net: NetworkConfig): LayerInfo[] {
   let features = h * w * c;
   net.dense.forEach((d, j) => {
     const last = j === net.dense.length - 1;
+    const activation = d.activation === 'linear' ? (last ? ' (logits)' : '') : ` → ${d.activation}`;
     layers.push({
       name: `fc${j + 1}`,
       kind: last ? 'logits' : 'dense',
-      description: `fully connected ${features} → ${d.units}${d.activation === 'relu' ? ' → relu' : last ? ' (logits)' : ''}`,
+      description: `fully connected ${features} → ${d.units}${activation}`,
       outputShape: [d.units],
       parameters: features * d.units + d.units,
     });

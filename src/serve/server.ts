@@ -19,6 +19,7 @@ import { disposeParams, type Params } from '../model/cnn.ts';
 import type { NetworkConfig } from '../model/config.ts';
 import { ApiError, ERROR_STATUS, LIMITS, isErrorCode, type ApiErrorBody } from './schema.ts';
 import { registerRoutes } from './routes.ts';
+import { predict } from './inference.ts';
 
 export interface ServerOptions {
   /** A folder written by `convlab train` (model.json, weights.bin, and optionally metrics.json). */
@@ -53,8 +54,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const log = options.log ?? (() => {});
   await useBackend(backend);
   const model = await loadServedModel(options.modelDir);
+  // one pass now, so the first request does not pay for the backend's first-call setup (~40 ms on wasm)
+  const { height, width, channels } = model.net.input;
+  predict(model.net, model.params, [new Float32Array(height * width * channels)], [0]);
 
-  const app = Fastify({ logger: false, bodyLimit, disableRequestLogging: true, return503OnClosing: true });
+  const app = Fastify({ logger: false, bodyLimit, return503OnClosing: true });
   app.addHook('onClose', async () => disposeParams(model.params));
 
   // --- one fixed-format line per request: `2025-01-01T12:00:00.000Z POST /api/predict 200 1.2 ms`
@@ -86,7 +90,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // --- the page
   const webDir = options.webDir;
   if (webDir !== undefined && existsSync(join(webDir, 'index.html'))) {
-    await app.register(fastifyStatic, { root: webDir, prefix: '/', index: 'index.html', cacheControl: true, maxAge: 0 });
+    await app.register(fastifyStatic, {
+      root: webDir,
+      prefix: '/',
+      index: 'index.html',
+      cacheControl: false,
+      // Vite puts a content hash in every asset's name: cache those for good, revalidate the rest
+      setHeaders: (reply, path) =>
+        reply.header('cache-control', /[\\/]assets[\\/]/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache'),
+    });
   } else {
     app.get('/', async () => {
       throw new ApiError(

@@ -1,0 +1,230 @@
+/**
+ * The page's composition root: choose a backend, load the served model, and wire the drawing pad, the
+ * views, the server comparison and in-page training together. Every other module is told what to do
+ * from here; none of them knows about the others.
+ */
+import { memory } from '@tensorflow/tfjs';
+import { getMnist, getModelInfo, predictOnServer } from './api.ts';
+import { chooseBackend } from './backend.ts';
+import { DrawingPad } from './draw.ts';
+import { filterBanks, loadNetwork, look, type Network } from './network.ts';
+import { BrowserTrainer, type StepReport } from './training.ts';
+import { LineChart } from './views/chart.ts';
+import { FiltersView } from './views/filters.ts';
+import { LayersView } from './views/layers.ts';
+import { ProbabilityView } from './views/probabilities.ts';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const node = document.getElementById(id);
+  if (!node) throw new Error(`the page has no #${id}`);
+  return node as T;
+};
+const pct = (v: number, digits = 1) => `${(v * 100).toFixed(digits)}%`;
+
+/** Validation examples for in-page training: the first 500 of the MNIST test set. */
+const VALIDATION_COUNT = 500;
+
+async function main(): Promise<void> {
+  // --- backend and model
+  const skipped: string[] = [];
+  const backend = await chooseBackend(new URLSearchParams(location.search).get('backend'), (name, why) => skipped.push(`${name}: ${why}`));
+  const backendBadge = $('backend-badge');
+  backendBadge.textContent = `backend: ${backend}`;
+  backendBadge.title = skipped.length ? `skipped ${skipped.join('; ')}` : 'the first choice worked';
+  document.body.dataset.backend = backend;
+
+  const [info, served] = await Promise.all([getModelInfo(), loadNetwork('/model/model.json')]);
+  const testAccuracy = typeof info.metrics?.testAccuracy === 'number' ? `${pct(info.metrics.testAccuracy, 2)} on the MNIST test set · ` : '';
+  $('model-badge').textContent = `served model: ${testAccuracy}${info.parameters.toLocaleString('en-US')} parameters`;
+
+  // --- views
+  const probabilities = new ProbabilityView($('bars'), $('verdict-digit'), $('verdict-text'), $('server-text'));
+  const layers = new LayersView($('layers'), info.architecture, served.net.input);
+  const filters = new FiltersView($('filters'));
+  const lossChart = new LineChart($<HTMLCanvasElement>('loss-chart'), { yFormat: (v) => v.toFixed(2) });
+  lossChart.addSeries('train loss', '#fb923c');
+  const accChart = new LineChart($<HTMLCanvasElement>('acc-chart'), { yMax: 1, yFormat: (v) => pct(v, 0) });
+  accChart.addSeries('batch', '#60a5fa');
+  accChart.addSeries('validation', '#4ade80', true);
+
+  let active: Network = served;
+  let trainer: BrowserTrainer | null = null;
+  const compareBox = $<HTMLInputElement>('compare');
+
+  // --- drawing → prediction, every view, and (optionally) the server's answer
+  const pad = new DrawingPad($<HTMLCanvasElement>('pad'), () => refresh());
+  function refresh(): void {
+    refreshViews();
+    document.body.dataset.tensors = String(memory().numTensors); // a leak would show here (and in the tests)
+  }
+  function refreshViews(): void {
+    const pixels = pad.pixels();
+    if (!pixels) {
+      probabilities.clear(pad.hasInk ? 'No ink found: draw with bolder strokes.' : undefined);
+      layers.clear();
+      return;
+    }
+    const seen = look(active, pixels);
+    const who = active === served ? 'served model' : `trained here, step ${trainer?.step ?? 0}`;
+    probabilities.update(seen.probabilities, seen.class, `${who} · ${seen.ms.toFixed(1)} ms on ${backend}`);
+    layers.update(seen);
+    askServer(pixels, seen.probabilities, seen.class);
+  }
+  $('clear').addEventListener('click', () => pad.clear());
+  compareBox.addEventListener('change', () => {
+    if (!compareBox.checked) probabilities.showServer(null);
+    refresh();
+  });
+
+  let compareTimer: ReturnType<typeof setTimeout> | undefined;
+  let compareSeq = 0;
+  function askServer(pixels: Float32Array, mine: Float32Array, mineClass: number): void {
+    clearTimeout(compareTimer);
+    if (!compareBox.checked) return;
+    const seq = ++compareSeq;
+    compareTimer = setTimeout(async () => {
+      try {
+        const answer = await predictOnServer(pixels);
+        if (seq !== compareSeq || !compareBox.checked) return; // a newer drawing is on its way
+        const maxDiff = Math.max(...answer.probabilities.map((p, k) => Math.abs(p - mine[k])));
+        const note = active === served ? undefined : 'the server runs the served model, not the one trained here';
+        probabilities.showServer({ prediction: answer, agrees: answer.class === mineClass, maxDiff, note });
+      } catch (err) {
+        if (seq === compareSeq) probabilities.showServer(`Server: ${(err as Error).message}`);
+      }
+    }, 120);
+  }
+
+  // --- which network the pad uses
+  const choices = [...document.querySelectorAll<HTMLInputElement>('input[name="model"]')];
+  const trainedChoice = choices.find((c) => c.value === 'trained')!;
+  function use(which: 'served' | 'trained'): void {
+    active = which === 'trained' && trainer ? trainer.network : served;
+    for (const c of choices) c.checked = c.value === (active === served ? 'served' : 'trained');
+    filters.update(filterBanks(active));
+    refresh();
+  }
+  for (const c of choices) c.addEventListener('change', () => use(c.value as 'served' | 'trained'));
+  use('served');
+
+  // --- training in the page
+  const startButton = $<HTMLButtonElement>('train-start');
+  const pauseButton = $<HTMLButtonElement>('train-pause');
+  const resetButton = $<HTMLButtonElement>('train-reset');
+  const settingInputs = ['train-count', 'train-batch', 'train-lr'].map((id) => $<HTMLSelectElement>(id));
+  const status = $('train-status');
+  let lastValidation: number | null = null;
+  let smoothLoss = NaN, smoothAcc = NaN;
+
+  function showStatus(r: StepReport | null, text?: string): void {
+    status.dataset.step = String(r?.step ?? trainer?.step ?? 0);
+    if (text !== undefined) {
+      status.textContent = text;
+      return;
+    }
+    if (!r) return;
+    status.textContent = [
+      `step ${r.step}`,
+      `epoch ${r.epochs.toFixed(1)}`,
+      `loss ${smoothLoss.toFixed(3)}`,
+      `batch accuracy ${pct(smoothAcc)}`,
+      lastValidation === null ? 'validation …' : `validation ${pct(lastValidation)}`,
+      `${Math.round(r.imagesPerSecond).toLocaleString('en-US')} images/s on ${backend}`,
+      trainer?.isRunning ? 'training' : 'paused',
+    ].join(' · ');
+  }
+
+  function setButtons(): void {
+    const exists = trainer !== null;
+    const running = trainer?.isRunning ?? false;
+    startButton.disabled = exists;
+    pauseButton.disabled = !exists;
+    pauseButton.textContent = exists && !running ? 'Resume' : 'Pause';
+    resetButton.disabled = !exists;
+    for (const s of settingInputs) s.disabled = exists;
+    trainedChoice.disabled = !exists;
+  }
+
+  startButton.addEventListener('click', async () => {
+    startButton.disabled = true;
+    const [count, batchSize, learningRate] = settingInputs.map((s) => Number(s.value));
+    showStatus(null, `Fetching ${count.toLocaleString('en-US')} training and ${VALIDATION_COUNT} validation digits from the server…`);
+    try {
+      const [train, validation] = await Promise.all([getMnist('train', count), getMnist('test', VALIDATION_COUNT)]);
+      smoothLoss = smoothAcc = NaN;
+      lastValidation = null;
+      lossChart.reset();
+      accChart.reset();
+      trainer = new BrowserTrainer(served.net, { train, validation }, { batchSize, learningRate, seed: 1, validateEvery: 25 }, {
+        onStep(r) {
+          // exponential moving averages: one batch is a noisy estimate
+          smoothLoss = Number.isNaN(smoothLoss) ? r.loss : 0.9 * smoothLoss + 0.1 * r.loss;
+          smoothAcc = Number.isNaN(smoothAcc) ? r.batchAccuracy : 0.9 * smoothAcc + 0.1 * r.batchAccuracy;
+          lossChart.push('train loss', r.step, smoothLoss);
+          accChart.push('batch', r.step, smoothAcc);
+          showStatus(r);
+          // filters and, if the pad uses this network, the prediction follow the learning
+          if (trainer && active === trainer.network && (r.step <= 10 || r.step % 5 === 0)) {
+            filters.update(filterBanks(active));
+            refresh();
+          }
+        },
+        onValidate(step, accuracy) {
+          lastValidation = accuracy;
+          accChart.push('validation', step, accuracy);
+        },
+        onError(err) {
+          setButtons();
+          showStatus(null, `Training stopped: ${err.message}`);
+        },
+      });
+      lastValidation = trainer.validate();
+      accChart.push('validation', 0, lastValidation);
+      use('trained');
+      trainer.resume();
+      showStatus(null, `Training started: ${count.toLocaleString('en-US')} examples, batch ${batchSize}, learning rate ${learningRate} (validation before training ${pct(lastValidation)}).`);
+    } catch (err) {
+      showStatus(null, `Could not start training: ${(err as Error).message}`);
+      trainer = null;
+    }
+    setButtons();
+  });
+
+  pauseButton.addEventListener('click', async () => {
+    if (!trainer) return;
+    if (trainer.isRunning) {
+      pauseButton.disabled = true;
+      await trainer.pause();
+      document.body.dataset.tensors = String(memory().numTensors);
+      status.textContent = status.textContent?.replace(/training$/, 'paused') ?? '';
+    } else {
+      trainer.resume();
+    }
+    setButtons();
+  });
+
+  resetButton.addEventListener('click', async () => {
+    if (!trainer) return;
+    const old = trainer;
+    trainer = null;
+    use('served');
+    await old.dispose();
+    lossChart.reset();
+    accChart.reset();
+    showStatus(null, 'Not started.');
+    setButtons();
+  });
+
+  setButtons();
+  document.body.dataset.ready = 'true';
+}
+
+main().catch((err: unknown) => {
+  const box = document.getElementById('fatal');
+  if (box) {
+    box.hidden = false;
+    box.textContent = `The page could not start: ${(err as Error)?.message ?? String(err)}`;
+  }
+  document.body.dataset.ready = 'error';
+  console.error(err);
+});

@@ -1,0 +1,133 @@
+/**
+ * Training in the page, one step at a time so the page stays responsive and can pause: the same
+ * gradients (src/train/loop.ts), Adam (src/train/adam.ts) and batches (src/data/batches.ts) as the CLI.
+ * Progress goes out through `hooks`; this module draws nothing.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { LabeledImages } from '../../src/data/idx.ts';
+import { BatchSampler, Rng } from '../../src/data/batches.ts';
+import type { NetworkConfig } from '../../src/model/config.ts';
+import { disposeParams } from '../../src/model/cnn.ts';
+import { computeGradients, evaluate } from '../../src/train/loop.ts';
+import { Adam } from '../../src/train/adam.ts';
+import { freshNetwork, type Network } from './network.ts';
+
+export interface TrainSettings {
+  batchSize: number;
+  learningRate: number;
+  /** Seeds the initial weights and the batch order. */
+  seed: number;
+  /** Measure validation accuracy every this many steps. */
+  validateEvery: number;
+}
+
+export interface StepReport {
+  step: number;
+  loss: number;
+  batchAccuracy: number;
+  /** Passes over the training examples so far. */
+  epochs: number;
+  imagesPerSecond: number;
+}
+
+export interface TrainerHooks {
+  onStep(report: StepReport): void;
+  onValidate(step: number, accuracy: number): void;
+  onError(error: Error): void;
+}
+
+export class BrowserTrainer {
+  readonly network: Network;
+  step = 0;
+  private readonly adam: Adam;
+  private readonly sampler: BatchSampler;
+  private running = false;
+  private loop: Promise<void> = Promise.resolve();
+  private disposed = false;
+
+  constructor(
+    net: NetworkConfig,
+    private readonly data: { train: LabeledImages; validation: LabeledImages },
+    private readonly settings: TrainSettings,
+    private readonly hooks: TrainerHooks,
+  ) {
+    this.network = freshNetwork(net, settings.seed);
+    this.adam = new Adam({ beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
+    this.sampler = new BatchSampler(data.train, settings.batchSize, new Rng(settings.seed + 1));
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Starts or resumes; returns at once (the steps run in the background). */
+  resume(): void {
+    if (this.running || this.disposed) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops after the current step; resolves once it has. */
+  async pause(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  async dispose(): Promise<void> {
+    await this.pause();
+    if (this.disposed) return;
+    this.disposed = true;
+    this.adam.dispose();
+    disposeParams(this.network.params);
+  }
+
+  /** Accuracy on the validation examples now. */
+  validate(): number {
+    return evaluate(this.network.net, this.network.params, this.data.validation, 250).accuracy;
+  }
+
+  private async run(): Promise<void> {
+    try {
+      while (this.running) {
+        await this.trainStep();
+        if (this.step % this.settings.validateEvery === 0) this.hooks.onValidate(this.step, this.validate());
+        await new Promise((resolve) => setTimeout(resolve, 0)); // let the page draw and handle input
+      }
+    } catch (err) {
+      this.running = false;
+      this.hooks.onError(err as Error);
+    }
+  }
+
+  private async trainStep(): Promise<void> {
+    const { net, params } = this.network;
+    const { batchSize, learningRate } = this.settings;
+    const t0 = performance.now();
+
+    // --- forward, backward, update
+    const batch = this.sampler.next();
+    const [lossTensor, correctTensor] = tf.tidy(() => {
+      const x = tf.tensor4d(batch.images, [batchSize, net.input.height, net.input.width, net.input.channels]); // [B,28,28,1]
+      const y = tf.tensor1d(batch.labels, 'int32'); // [B]
+      const { loss, correct, grads } = computeGradients(net, params, x, y);
+      this.adam.apply(params, grads, learningRate);
+      return [loss, correct];
+    });
+    const loss = (await lossTensor.data())[0];
+    const correct = (await correctTensor.data())[0];
+    tf.dispose([lossTensor, correctTensor]);
+    if (!Number.isFinite(loss)) {
+      throw new Error(`step ${this.step + 1}: the loss is ${loss}; training diverged — reset and pick a smaller learning rate`);
+    }
+
+    // --- report
+    this.step += 1;
+    this.hooks.onStep({
+      step: this.step,
+      loss,
+      batchAccuracy: correct / batchSize,
+      epochs: this.sampler.epochs,
+      imagesPerSecond: batchSize / ((performance.now() - t0) / 1000),
+    });
+  }
+}
