@@ -11,6 +11,8 @@ import { evaluateCommand } from './evaluate.ts';
 import { predictCommand } from './predict.ts';
 import { channelList, collectImages, visualizeCommand } from './visualize.ts';
 import { serveCommand } from './serve.ts';
+import { searchCommand } from './search.ts';
+import { parseAugmentFlag } from '../model/validate.ts';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -41,6 +43,9 @@ function program(): Command {
     .command('train')
     .description('train the network on MNIST (or another data set), test it, and save it with its metrics')
     .addOption(new Option('--preset <name>', 'seed (the lesson, exactly) or default (fast recipe, ≥ 99%)').choices(['seed', 'default']).default('default'))
+    .addOption(new Option('--config <file>', 'the network and training recipe from a JSON file (see examples/)').conflicts('preset'))
+    .option('--dataset <name>', 'mnist (default), idx:DIR (IDX images + labels) or cifar10:DIR (CIFAR-10 binary version)')
+    .option('--augment <list>', 'shift=N (random shifts up to N pixels), flip (random left-right mirror), or none; e.g. shift=4,flip', parseAugmentFlag)
     .addOption(new Option('--iterations <n>', 'optimisation steps (0 = evaluate the untrained network)').argParser(nonNegativeInt).conflicts('epochs'))
     .addOption(new Option('--epochs <n>', 'passes over the training images (alternative to --iterations)').argParser(positiveNumber))
     .option('--batch-size <n>', 'images per step', positiveInt)
@@ -61,6 +66,7 @@ function program(): Command {
     .description('print the accuracy and confusion matrix of a saved model')
     .requiredOption('--model <dir>', 'folder written by convlab train')
     .addOption(new Option('--split <name>', 'which split of the data set').choices(['test', 'validation']).default('test'))
+    .option('--dataset <name>', 'mnist, idx:DIR or cifar10:DIR (default: the data set the model was trained on)')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(backendNames).default('wasm'))
     .action(evaluateCommand);
 
@@ -80,8 +86,24 @@ function program(): Command {
     .option('--out <dir>', 'where to write the figures and report.html (default: the model folder)')
     .option('--image <n|file>', 'test-set index or PNG/JPEG file whose feature maps to draw; repeat for more (default: 0 and 13)', collectImages)
     .option('--channels <list>', 'input channels of conv2 whose filters to draw, one figure each (default: 0,1)', channelList)
+    .option('--dataset <name>', 'mnist, idx:DIR or cifar10:DIR (default: the data set the model was trained on)')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(backendNames).default('wasm'))
     .action(visualizeCommand);
+
+  cli
+    .command('search')
+    .description('random search over hyperparameters: train each trial, rank by validation accuracy, keep and test the best')
+    .option('--trials <n>', 'number of trials (more can be added later by running again with a larger N)', positiveInt, 20)
+    .option('--iterations <n>', 'training iterations per trial', positiveInt, 500)
+    .option('--space <file>', 'the search space as JSON (default: learning rate, filters, dense units, dropout; see README)')
+    .addOption(new Option('--preset <name>', 'the base config the space varies').choices(['seed', 'default']).default('default'))
+    .addOption(new Option('--config <file>', 'the base config the space varies, from a file').conflicts('preset'))
+    .option('--dataset <name>', 'mnist (default), idx:DIR or cifar10:DIR')
+    .option('--seed <n>', 'seeds the sampling of trials (each trial also trains with this seed)', nonNegativeInt, 1)
+    .option('--out <dir>', 'where to write search.json and best/ (default: searches/<timestamp>)')
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(backendNames).default('wasm'))
+    .option('--workers <n>', 'worker threads per trial (default: one per core; 0 = none)', nonNegativeInt)
+    .action(searchCommand);
 
   cli
     .command('serve')

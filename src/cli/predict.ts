@@ -3,7 +3,7 @@ import { useBackend, type BackendName } from '../backend.ts';
 import { loadParams } from '../model/load.ts';
 import { disposeParams, predictProbabilities } from '../model/cnn.ts';
 import { preprocessFile } from '../predict/preprocess.ts';
-import { ConvlabError, ImageError } from '../errors.ts';
+import { ConvlabError, ImageError, UsageError } from '../errors.ts';
 
 export interface Prediction {
   file: string;
@@ -16,6 +16,9 @@ export async function predictCommand(files: string[], flags: { model: string; js
   const model = await loadParams(flags.model);
   try {
     const { height, width, channels } = model.net.input;
+    if (height !== 28 || width !== 28 || channels !== 1) {
+      throw new UsageError('MODEL_INPUT_SHAPE', `${flags.model} takes ${height}x${width}x${channels} images, but predict prepares pictures as 28x28 grayscale digits; use convlab evaluate for this model`);
+    }
     let failed = 0;
     for (const file of files) {
       let pixels: Float32Array;

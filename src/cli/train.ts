@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { access } from 'node:fs/promises';
 import { useBackend, type BackendName } from '../backend.ts';
-import { presets, type PresetName, type RunConfig } from '../model/config.ts';
+import { describeAugment, describeOptimizer, presets, type AugmentConfig, type PresetName, type RunConfig } from '../model/config.ts';
+import { draftFromRun, loadRunConfigFile, resolveRunConfig, type RunDraft } from '../model/validate.ts';
+import { loadDataset, parseDatasetSpec } from '../data/datasets.ts';
 import { disposeParams } from '../model/cnn.ts';
 import { accuracyLine } from '../eval/metrics.ts';
 import { assertNotLocked, trainRun, type RunOptions } from '../train/run.ts';
@@ -13,6 +15,12 @@ import { defaultWorkerCount } from '../train/parallel.ts';
 
 export interface TrainFlags {
   preset: PresetName;
+  /** --config net.json: the network and training recipe from a file instead of a preset. */
+  config?: string;
+  /** --dataset mnist | idx:DIR | cifar10:DIR (default mnist). */
+  dataset?: string;
+  /** --augment shift=N,flip | none: overrides the config's train.augment. */
+  augment?: AugmentConfig;
   iterations?: number;
   epochs?: number;
   batchSize?: number;
@@ -29,25 +37,30 @@ export interface TrainFlags {
   resume?: string;
 }
 
-const TRAIN_SIZE = 55_000;
+/** The preset or config file, before the data set fills in the input shape and class count. */
+export async function runDraft(flags: Pick<TrainFlags, 'preset' | 'config'>): Promise<{ draft: RunDraft; source: string }> {
+  if (flags.config !== undefined) return { draft: await loadRunConfigFile(flags.config), source: flags.config };
+  return { draft: draftFromRun(presets[flags.preset]), source: flags.preset };
+}
 
-/** The preset with the user's flags applied on top. */
-export function runConfig(flags: TrainFlags): RunConfig {
-  const base = presets[flags.preset];
-  const train = { ...base.train };
+/** The user's flags applied on top of a config's training recipe; `trainCount` converts --epochs. */
+export function withFlags(run: RunConfig, flags: TrainFlags, trainCount: number): RunConfig {
+  const train = { ...run.train, optimizer: { ...run.train.optimizer } };
   if (flags.batchSize !== undefined) train.batchSize = flags.batchSize;
   if (flags.learningRate !== undefined) {
+    const opt = train.optimizer;
     // Keep the schedule's shape: scale the final rate with the starting one.
-    train.finalLearningRate = (train.finalLearningRate / train.learningRate) * flags.learningRate;
-    train.learningRate = flags.learningRate;
+    if (opt.schedule.type === 'cosine') opt.schedule = { ...opt.schedule, finalLearningRate: (opt.schedule.finalLearningRate / opt.learningRate) * flags.learningRate };
+    opt.learningRate = flags.learningRate;
   }
+  if (flags.augment !== undefined) train.augment = flags.augment;
   if (flags.seed !== undefined) train.seed = flags.seed;
   if (flags.iterations !== undefined) train.iterations = flags.iterations;
-  if (flags.epochs !== undefined) train.iterations = Math.ceil((flags.epochs * TRAIN_SIZE) / train.batchSize);
+  if (flags.epochs !== undefined) train.iterations = Math.ceil((flags.epochs * trainCount) / train.batchSize);
   // Short runs still get about ten log lines; --log-every / --validate-every override.
   train.logEvery = flags.logEvery ?? Math.max(1, Math.min(train.logEvery, Math.ceil(train.iterations / 10)));
   train.validateEvery = flags.validateEvery ?? train.validateEvery;
-  return { network: base.network, train };
+  return { ...run, train };
 }
 
 function timestamp(date = new Date()): string {
@@ -56,7 +69,9 @@ function timestamp(date = new Date()): string {
 
 export async function trainCommand(flags: TrainFlags): Promise<void> {
   if (flags.resume !== undefined) return resumeCommand(flags);
-  const run = runConfig(flags);
+  // Check everything that can be checked cheaply before loading data.
+  const { draft, source } = await runDraft(flags);
+  const spec = parseDatasetSpec(flags.dataset ?? 'mnist');
   const outDir = flags.out ?? join('runs', timestamp());
   await assertNotLocked(outDir);
   if (await exists(join(outDir, 'model.json'))) {
@@ -67,13 +82,16 @@ export async function trainCommand(flags: TrainFlags): Promise<void> {
   }
   // tfjs-node is multithreaded itself; wasm and cpu use one core per TensorFlow.js instance.
   const workers = flags.workers ?? (flags.backend === 'tensorflow' ? 0 : defaultWorkerCount());
-  await execute({ run, preset: flags.preset, backend: flags.backend, outDir, workers, checkpointEvery: flags.checkpointEvery }, flags);
+  const data = await loadDataset(spec);
+  // The input shape and class count come from the data set; every layer's shape is checked here.
+  const run = withFlags(resolveRunConfig(draft, { ...data.train, classes: data.classes, name: data.name }, source), flags, data.train.count);
+  await execute({ run, preset: source, backend: flags.backend, outDir, workers, checkpointEvery: flags.checkpointEvery, data }, flags);
 }
 
 /** `--resume DIR`: the saved run's config, backend and worker count, so the result is bit-identical. */
 async function resumeCommand(flags: TrainFlags): Promise<void> {
   const outDir = flags.resume!;
-  const conflicting = (['iterations', 'epochs', 'batchSize', 'learningRate', 'seed', 'workers', 'out'] as const).filter((k) => flags[k] !== undefined);
+  const conflicting = (['iterations', 'epochs', 'batchSize', 'learningRate', 'seed', 'workers', 'out', 'config', 'dataset', 'augment'] as const).filter((k) => flags[k] !== undefined);
   if (conflicting.length > 0) {
     const names = conflicting.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ');
     throw new UsageError('RESUME_FLAGS', `--resume continues the saved run exactly as it was configured; drop ${names}`);
@@ -81,8 +99,9 @@ async function resumeCommand(flags: TrainFlags): Promise<void> {
   const checkpoint = await readCheckpoint(outDir);
   const h = checkpoint.header;
   console.log(`resuming ${outDir} at iteration ${h.iteration}/${h.run.train.iterations}`);
+  const data = await loadDataset(parseDatasetSpec(h.dataset));
   await execute(
-    { run: h.run, preset: h.preset, backend: h.backend, outDir, workers: h.workers, checkpointEvery: flags.checkpointEvery ?? h.checkpointEvery, resume: checkpoint },
+    { run: h.run, preset: h.preset, backend: h.backend, outDir, workers: h.workers, checkpointEvery: flags.checkpointEvery ?? h.checkpointEvery, resume: checkpoint, data },
     flags,
   );
 }
@@ -93,8 +112,8 @@ async function execute(options: RunOptions, flags: TrainFlags): Promise<void> {
   const t = run.train;
   if (!options.resume) {
     console.log(
-      `convlab train: preset ${options.preset}, ${t.iterations} iterations of ${t.batchSize} images, ` +
-        `Adam lr ${t.learningRate}${t.schedule === 'cosine' ? ` → ${t.finalLearningRate} (cosine)` : ''}, seed ${t.seed}, ` +
+      `convlab train: ${options.preset}, ${options.data?.name ?? 'mnist'}, ${t.iterations} iterations of ${t.batchSize} images, ` +
+        `${describeOptimizer(t.optimizer)}, augmentation ${describeAugment(t.augment)}, seed ${t.seed}, ` +
         `backend ${options.backend}, ${workers === 0 ? 'no worker threads' : `${workers} worker thread${workers > 1 ? 's' : ''}`}`,
     );
   }
@@ -126,7 +145,7 @@ async function execute(options: RunOptions, flags: TrainFlags): Promise<void> {
   console.log(accuracyLine('test', result.test));
   console.log(`wrote ${join(outDir, 'model.json')}, weights.bin, metrics.json`);
   disposeParams(result.params);
-  if (flags.report !== false) console.log(await writeReport(outDir));
+  if (flags.report !== false) console.log(await writeReport(outDir, options.data));
 }
 
 async function exists(path: string): Promise<boolean> {

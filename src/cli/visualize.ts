@@ -1,12 +1,15 @@
 import { InvalidArgumentError } from 'commander';
 import { useBackend, type BackendName } from '../backend.ts';
 import type { ImageChoice, VisualizeResult } from '../viz/run.ts';
+import type { LabeledImages } from '../data/idx.ts';
 
 export interface VisualizeFlags {
   model: string;
   out?: string;
   image?: ImageChoice[];
   channels?: number[];
+  /** Default: the data set the model was trained on (recorded in model.json). */
+  dataset?: string;
   backend: BackendName;
 }
 
@@ -25,9 +28,9 @@ export function channelList(value: string): number[] {
 }
 
 /** Draws the figures and report.html of a model folder (Skia and the figure code load only when called). */
-async function draw(modelDir: string, flags: Partial<VisualizeFlags> = {}): Promise<VisualizeResult> {
+async function draw(modelDir: string, flags: Partial<VisualizeFlags> = {}, data?: { test: LabeledImages }): Promise<VisualizeResult> {
   const { visualize } = await import('../viz/run.ts');
-  return visualize({ modelDir, outDir: flags.out, images: flags.image, channels: flags.channels });
+  return visualize({ modelDir, outDir: flags.out, images: flags.image, channels: flags.channels, dataset: flags.dataset, data });
 }
 
 export async function visualizeCommand(flags: VisualizeFlags): Promise<void> {
@@ -39,8 +42,8 @@ export async function visualizeCommand(flags: VisualizeFlags): Promise<void> {
 }
 
 /** After `convlab train`: figures and report.html next to the model; returns the line to print. */
-export async function writeReport(outDir: string): Promise<string> {
-  const result = await draw(outDir);
+export async function writeReport(outDir: string, data?: { test: LabeledImages }): Promise<string> {
+  const result = await draw(outDir, {}, data);
   const skipped = result.skipped.map((s) => `; skipped ${s.file}: ${s.reason}`).join('');
   return `report: ${result.report} (${result.figures.length} figures${skipped})`;
 }

@@ -79,6 +79,22 @@ export class Rng {
     return x * stddev;
   }
 
+  /**
+   * A generator for one use of one step, e.g. `Rng.derive(seed, iteration, STREAM_DROPOUT)`: randomness that
+   * depends only on its coordinates needs nothing saved in a checkpoint and is the same however a batch is
+   * split between workers. The parts are hashed together (FNV-1a over 32-bit words, then a murmur3 finaliser).
+   */
+  static derive(...parts: number[]): Rng {
+    let h = 0x811c9dc5;
+    for (const part of parts) {
+      h = Math.imul(h ^ (part >>> 0), 0x01000193);
+      h ^= h >>> 16;
+      h = Math.imul(h, 0x85ebca6b);
+      h ^= h >>> 13;
+    }
+    return new Rng(h >>> 0);
+  }
+
   /** The full generator state, four uint32s, for checkpoints. */
   state(): number[] {
     return [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0];

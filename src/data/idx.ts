@@ -10,6 +10,7 @@
  * See http://yann.lecun.com/exdb/mnist/ ("FILE FORMATS FOR THE MNIST DATABASE").
  */
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { DataFormatError, formatCount } from '../errors.ts';
 
 export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
@@ -186,7 +187,10 @@ function reverseEachElement(bytes: Uint8Array, size: number): void {
   }
 }
 
-/** Reads and parses an IDX file; a missing file is a `DataFormatError` with code `FILE_NOT_FOUND`. */
+/**
+ * Reads and parses an IDX file; a missing file is a `DataFormatError` with code `FILE_NOT_FOUND`.
+ * A file named `*.gz` is decompressed first (Fashion-MNIST, KMNIST and EMNIST are distributed gzipped).
+ */
 export function readIdxFile(path: string): IdxTensor {
   let bytes: Uint8Array;
   try {
@@ -199,11 +203,18 @@ export function readIdxFile(path: string): IdxTensor {
     }
     throw err;
   }
+  if (path.endsWith('.gz') && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (err) {
+      throw new DataFormatError('IDX_TRUNCATED', `${path}: cannot decompress (${(err as Error).message}) — the download is incomplete; download it again`, { cause: err });
+    }
+  }
   return parseIdx(bytes, path);
 }
 
 /** 256 entries: byte value → float in [0,1]. A lookup is exact (v/255 rounded once) and faster than dividing. */
-const UNIT_SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+export const UNIT_SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
 
 /**
  * Pairs an images file (uint8, N×H×W or N×H×W×C) with a labels file (uint8, N) and scales pixels to [0,1].

@@ -51,9 +51,15 @@ const noRegularisers = {
   bias_constraint: null,
 };
 
+/** Keras' Dropout: the identity at inference, which is all a loaded model does. */
+function dropoutLayer(rate: number, name: string): KerasLayerJson {
+  return { class_name: 'Dropout', config: { rate, noise_shape: null, seed: null, name, trainable: true } };
+}
+
 /**
  * The Keras `Sequential` topology of `net`, layer by layer as convlab computes it:
- * conv{i} (linear + bias) → pool{i} (if pooling) → relu{i}, ..., flatten, fc{j}, ..., softmax.
+ * conv{i} (linear + bias) → pool{i} (Max/AveragePooling2D, if pooling) → relu{i} (or the other order)
+ * → dropout{i} (if any), ..., flatten, fc{j} → fc{j}_dropout (if any), ..., softmax.
  * Layer names fix the weight names (`conv1/kernel`, `fc2/bias`), so they must match `weightSpecs(net)`.
  */
 export function layersTopology(net: NetworkConfig): LayersTopology {
@@ -82,9 +88,10 @@ export function layersTopology(net: NetworkConfig): LayersTopology {
         trainable: true,
       }),
     });
-    if (block.pool === 'max') {
+    const poolLayer = (): void => {
+      if (block.pool === 'none') return;
       layers.push({
-        class_name: 'MaxPooling2D',
+        class_name: block.pool === 'max' ? 'MaxPooling2D' : 'AveragePooling2D',
         config: {
           pool_size: [block.poolSize, block.poolSize],
           padding: 'same',
@@ -94,8 +101,19 @@ export function layersTopology(net: NetworkConfig): LayersTopology {
           trainable: true,
         },
       });
+    };
+    // Named after the function (relu1, tanh1, ...), as the lesson's network has always named it.
+    const activationLayer = (): void => {
+      layers.push({ class_name: 'Activation', config: { activation: block.activation, name: `${block.activation}${i}`, trainable: true } });
+    };
+    if (block.order === 'activation-then-pool') {
+      activationLayer();
+      poolLayer();
+    } else {
+      poolLayer();
+      activationLayer();
     }
-    layers.push({ class_name: 'Activation', config: { activation: block.activation, name: `relu${i}`, trainable: true } });
+    if (block.dropout > 0) layers.push(dropoutLayer(block.dropout, `dropout${i}`));
   });
 
   // Keras' Flatten on channels_last is a row-major reshape of [B,H,W,C], the same as tf.reshape(x, [B, -1]).
@@ -118,6 +136,7 @@ export function layersTopology(net: NetworkConfig): LayersTopology {
         trainable: true,
       },
     });
+    if (layer.dropout > 0) layers.push(dropoutLayer(layer.dropout, `fc${index + 1}_dropout`));
   });
   const last = net.dense[net.dense.length - 1];
   if (last === undefined || last.activation !== 'linear') {
@@ -474,6 +493,9 @@ function checkNetwork(value: unknown, modelFile: string): NetworkConfig {
   positiveInt(input.width, 'input.width');
   positiveInt(input.channels, 'input.channels');
   if (!Array.isArray(value.conv)) return fail('conv', 'an array');
+  const dropout = (v: unknown, field: string): void => {
+    if (typeof v !== 'number' || !(v >= 0 && v < 1)) fail(field, 'a number in [0, 1)');
+  };
   value.conv.forEach((block: unknown, i) => {
     if (!isRecord(block)) return fail(`conv[${i}]`, 'an object');
     positiveInt(block.filters, `conv[${i}].filters`);
@@ -481,14 +503,21 @@ function checkNetwork(value: unknown, modelFile: string): NetworkConfig {
     positiveInt(block.stride, `conv[${i}].stride`);
     positiveInt(block.poolSize, `conv[${i}].poolSize`);
     if (block.padding !== 'same' && block.padding !== 'valid') fail(`conv[${i}].padding`, "'same' or 'valid'");
-    if (block.pool !== 'max' && block.pool !== 'none') fail(`conv[${i}].pool`, "'max' or 'none'");
-    if (block.activation !== 'relu') fail(`conv[${i}].activation`, "'relu'");
+    if (block.pool !== 'max' && block.pool !== 'avg' && block.pool !== 'none') fail(`conv[${i}].pool`, "'max', 'avg' or 'none'");
+    if (block.activation !== 'relu' && block.activation !== 'sigmoid' && block.activation !== 'tanh') fail(`conv[${i}].activation`, "'relu', 'sigmoid' or 'tanh'");
+    // Models saved before these fields existed were all pool-then-activation without dropout.
+    block.order ??= 'pool-then-activation';
+    block.dropout ??= 0;
+    if (block.order !== 'pool-then-activation' && block.order !== 'activation-then-pool') fail(`conv[${i}].order`, "'pool-then-activation' or 'activation-then-pool'");
+    dropout(block.dropout, `conv[${i}].dropout`);
   });
-  if (!Array.isArray(value.dense)) return fail('dense', 'an array');
+  if (!Array.isArray(value.dense) || value.dense.length === 0) return fail('dense', 'a non-empty array');
   value.dense.forEach((layer: unknown, i) => {
     if (!isRecord(layer)) return fail(`dense[${i}]`, 'an object');
     positiveInt(layer.units, `dense[${i}].units`);
-    if (layer.activation !== 'relu' && layer.activation !== 'linear') fail(`dense[${i}].activation`, "'relu' or 'linear'");
+    if (!['relu', 'sigmoid', 'tanh', 'linear'].includes(layer.activation as string)) fail(`dense[${i}].activation`, "'relu', 'sigmoid', 'tanh' or 'linear'");
+    layer.dropout ??= 0;
+    dropout(layer.dropout, `dense[${i}].dropout`);
   });
   if (typeof value.weightStddev !== 'number') fail('weightStddev', 'a number');
   if (typeof value.biasInit !== 'number') fail('biasInit', 'a number');

@@ -3,6 +3,7 @@
  * checkpointed. With the lesson's TensorFlow 1.x defaults: β1 0.9, β2 0.999, ε 1e-8.
  */
 import * as tf from '@tensorflow/tfjs';
+import { SlotOptimizer, scheduledRate } from './optimizer.ts';
 
 export interface AdamOptions {
   beta1: number;
@@ -10,20 +11,20 @@ export interface AdamOptions {
   epsilon: number;
 }
 
-export interface AdamState {
-  step: number;
-  m: Record<string, Float32Array>;
-  v: Record<string, Float32Array>;
-}
+export class Adam extends SlotOptimizer {
+  readonly type = 'adam';
 
-export class Adam {
-  /** Number of updates applied so far (t in the paper). */
-  step = 0;
-  /** First and second moment estimates, one pair per parameter. */
-  readonly m = new Map<string, tf.Variable>();
-  readonly v = new Map<string, tf.Variable>();
+  constructor(readonly options: AdamOptions) {
+    super();
+  }
 
-  constructor(readonly options: AdamOptions) {}
+  /** First and second moment estimates, one pair per parameter (slots "m" and "v"). */
+  get m(): Map<string, tf.Variable> {
+    return this.slotMap('m');
+  }
+  get v(): Map<string, tf.Variable> {
+    return this.slotMap('v');
+  }
 
   /** θ ← θ − α·m̂/(√v̂ + ε) for every parameter that has a gradient. */
   apply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, learningRate: number): void {
@@ -37,8 +38,8 @@ export class Adam {
       for (const [name, theta] of params) {
         const g = grads.get(name);
         if (g === undefined) continue;
-        const m = this.moment(this.m, name, theta);
-        const v = this.moment(this.v, name, theta);
+        const m = this.slot('m', name, theta);
+        const v = this.slot('v', name, theta);
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1))); // m ← β1·m + (1−β1)·g
         v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2))); // v ← β2·v + (1−β2)·g²
         const mHat = tf.div(m, c1);
@@ -46,48 +47,6 @@ export class Adam {
         theta.assign(tf.sub(theta, tf.mul(learningRate, tf.div(mHat, tf.add(tf.sqrt(vHat), epsilon)))));
       }
     });
-  }
-
-  private moment(store: Map<string, tf.Variable>, name: string, like: tf.Tensor): tf.Variable {
-    let s = store.get(name);
-    if (s === undefined) {
-      const zeros = tf.zerosLike(like);
-      s = tf.variable(zeros, false);
-      zeros.dispose();
-      store.set(name, s);
-    }
-    return s;
-  }
-
-  /** The optimiser state (step and both moments as plain arrays), for checkpoints. */
-  exportState(): AdamState {
-    const read = (store: Map<string, tf.Variable>) =>
-      Object.fromEntries([...store].map(([name, t]) => [name, t.dataSync() as Float32Array]));
-    return { step: this.step, m: read(this.m), v: read(this.v) };
-  }
-
-  /** Continues from a saved state: the next `apply` is step `state.step + 1`. */
-  importState(state: AdamState, params: Map<string, tf.Variable>): void {
-    this.dispose();
-    this.step = state.step;
-    for (const [store, saved] of [
-      [this.m, state.m],
-      [this.v, state.v],
-    ] as const) {
-      for (const [name, values] of Object.entries(saved)) {
-        const like = params.get(name);
-        if (like === undefined || like.size !== values.length) throw new Error(`Adam state for ${name} does not fit the network`);
-        const initial = tf.tensor(values, like.shape);
-        store.set(name, tf.variable(initial, false));
-        initial.dispose();
-      }
-    }
-  }
-
-  dispose(): void {
-    for (const s of [...this.m.values(), ...this.v.values()]) s.dispose();
-    this.m.clear();
-    this.v.clear();
   }
 }
 
@@ -99,6 +58,5 @@ export function learningRateAt(
   i: number,
   total: number,
 ): number {
-  if (schedule === 'constant' || total <= 1) return start;
-  return end + 0.5 * (start - end) * (1 + Math.cos((Math.PI * i) / (total - 1)));
+  return scheduledRate(schedule === 'constant' ? { type: schedule } : { type: schedule, finalLearningRate: end }, start, i, total);
 }

@@ -2,39 +2,43 @@
  * Training checkpoints: one file, `checkpoint.bin`, written atomically (temporary file, fsync, rename,
  * fsync of the folder), so a run killed at any moment leaves either the previous checkpoint or the new one.
  *
- * Layout: the 8 bytes `CLCKPT01`, a uint32 (little-endian) header length, the header as UTF-8 JSON, zero
+ * Layout: the 8 bytes `CLCKPT02`, a uint32 (little-endian) header length, the header as UTF-8 JSON, zero
  * padding to a multiple of 4, then float32 little-endian values: the weights in weightSpecs order, then
- * Adam's first moments, then its second moments (same order, absent before the first step). The header
- * holds the run's config, backend and worker count, the sampler state, Adam's step, the history so far and
- * the SHA-256 of the values, so a damaged file is refused rather than resumed.
+ * every optimizer slot (Adam: m then v; SGD: velocity; RMSProp: ms, mom), each over the parameters listed
+ * for it in the header (all of them, once a step has been taken). The header holds the run's config,
+ * backend and worker count, the sampler state, the optimizer's type and step, the history so far and the
+ * SHA-256 of the values, so a damaged file is refused rather than resumed. Dropout masks and augmentation
+ * are drawn from (seed, iteration), so they need nothing here.
  */
 import { createHash } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackendName } from '../backend.ts';
-import { weightSpecs, type RunConfig } from '../model/config.ts';
+import { weightSpecs, type OptimizerType, type RunConfig } from '../model/config.ts';
 import { ConvlabError, formatCount } from '../errors.ts';
 import type { Params } from '../model/cnn.ts';
 import type { TrainState } from './loop.ts';
 
-const MAGIC = 'CLCKPT01';
+const MAGIC = 'CLCKPT02';
 export const CHECKPOINT_FILE = 'checkpoint.bin';
 
 export class CheckpointError extends ConvlabError {}
 
 export interface CheckpointHeader {
-  version: 1;
+  version: 2;
   run: RunConfig;
   preset: string;
+  /** The data set (`mnist`, `idx:DIR`, `cifar10:DIR`), loaded again on resume. */
+  dataset: string;
   backend: BackendName;
   workers: number;
   /** The run's --checkpoint-every (0 = none), kept when it is resumed. */
   checkpointEvery: number;
   /** Completed iterations. */
   iteration: number;
-  state: Omit<TrainState, 'adam'> & { adam: { step: number } };
-  /** Names whose Adam moments follow the weights (all, once a step has been taken). */
-  moments: string[];
+  state: Omit<TrainState, 'optimizer'> & { optimizer: { type: OptimizerType; step: number } };
+  /** The optimizer slots that follow the weights, in order, each over these parameters (weightSpecs order). */
+  slots: { slot: string; names: string[] }[];
   sha256: string;
   savedAt: string;
 }
@@ -48,6 +52,7 @@ export interface Checkpoint {
 export interface CheckpointInput {
   run: RunConfig;
   preset: string;
+  dataset: string;
   backend: BackendName;
   workers: number;
   checkpointEvery: number;
@@ -57,11 +62,11 @@ export interface CheckpointInput {
 
 export async function writeCheckpoint(dir: string, c: CheckpointInput): Promise<void> {
   const specs = weightSpecs(c.run.network);
-  const moments = specs.map((s) => s.name).filter((name) => c.state.adam.m[name] !== undefined);
+  const saved = c.state.optimizer.slots;
+  const slots = Object.keys(saved).map((slot) => ({ slot, names: specs.map((s) => s.name).filter((name) => saved[slot][name] !== undefined) }));
   const arrays: Float32Array[] = [
     ...specs.map((s) => c.params.get(s.name)!.dataSync() as Float32Array),
-    ...moments.map((name) => c.state.adam.m[name]),
-    ...moments.map((name) => c.state.adam.v[name]),
+    ...slots.flatMap(({ slot, names }) => names.map((name) => saved[slot][name])),
   ];
   const values = new Float32Array(arrays.reduce((n, a) => n + a.length, 0));
   let offset = 0;
@@ -70,17 +75,18 @@ export async function writeCheckpoint(dir: string, c: CheckpointInput): Promise<
     offset += a.length;
   }
   const payload = littleEndian(values);
-  const { adam, ...rest } = c.state;
+  const { optimizer, ...rest } = c.state;
   const header: CheckpointHeader = {
-    version: 1,
+    version: 2,
     run: c.run,
     preset: c.preset,
+    dataset: c.dataset,
     backend: c.backend,
     workers: c.workers,
     checkpointEvery: c.checkpointEvery,
     iteration: c.state.iteration,
-    state: { ...rest, adam: { step: adam.step } },
-    moments,
+    state: { ...rest, optimizer: { type: optimizer.type, step: optimizer.step } },
+    slots,
     sha256: createHash('sha256').update(payload).digest('hex'),
     savedAt: new Date().toISOString(),
   };
@@ -105,6 +111,7 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
     throw err;
   }
   const bad = (why: string) => new CheckpointError('CHECKPOINT_CORRUPT', `${path}: ${why}; the checkpoint cannot be resumed`);
+  if (bytes.length >= 12 && bytes.toString('latin1', 0, 8) === 'CLCKPT01') throw bad('it was written by an older convlab (format 1); start the run again');
   if (bytes.length < 12 || bytes.toString('latin1', 0, 8) !== MAGIC) throw bad('not a convlab checkpoint');
   const jsonLength = bytes.readUInt32LE(8);
   if (12 + jsonLength > bytes.length) throw bad(`truncated header (${formatCount(bytes.length)} bytes)`);
@@ -120,14 +127,15 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const values = fromLittleEndian(payload);
   const specs = weightSpecs(header.run.network);
   const sizes = new Map(specs.map((s) => [s.name, s.shape.reduce((a, b) => a * b, 1)]));
-  const expected = [...sizes.values()].reduce((a, b) => a + b, 0) + 2 * header.moments.reduce((n, name) => n + (sizes.get(name) ?? NaN), 0);
+  const slotValues = header.slots.reduce((n, { names }) => n + names.reduce((k, name) => k + (sizes.get(name) ?? NaN), 0), 0);
+  const expected = [...sizes.values()].reduce((a, b) => a + b, 0) + slotValues;
   if (values.length !== expected) throw bad(`holds ${formatCount(values.length)} values, expected ${formatCount(expected)}`);
   let offset = 0;
   const take = (n: number) => values.subarray(offset, (offset += n));
   const weights = new Map(specs.map((s) => [s.name, take(sizes.get(s.name)!)]));
-  const m = Object.fromEntries(header.moments.map((name) => [name, take(sizes.get(name)!)]));
-  const v = Object.fromEntries(header.moments.map((name) => [name, take(sizes.get(name)!)]));
-  const state: TrainState = { ...header.state, adam: { step: header.state.adam.step, m, v } };
+  const slots = Object.fromEntries(header.slots.map(({ slot, names }) => [slot, Object.fromEntries(names.map((name) => [name, take(sizes.get(name)!)]))]));
+  const { type, step } = header.state.optimizer;
+  const state: TrainState = { ...header.state, optimizer: { type, step, slots } };
   return { header, weights, state };
 }
 

@@ -1,16 +1,27 @@
 /**
- * The training loop: sample a batch, forward, loss, gradients, Adam update; log at fixed intervals.
- * Side effects (progress bars, charts) come in through `hooks`; this module prints nothing.
+ * The training loop: sample a batch, augment it, draw dropout masks, forward, loss, gradients, optimizer
+ * update; log at fixed intervals. Side effects (progress bars, charts) come in through `hooks`; this module
+ * prints nothing. Every random choice of a step comes from (seed, iteration), so resuming needs only the
+ * sampler's state and the optimizer's.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LabeledImages } from '../data/idx.ts';
 import { BatchSampler, Rng, type SamplerState } from '../data/batches.ts';
-import { weightSpecs, type NetworkConfig, type RunConfig } from '../model/config.ts';
-import { forward, loss as lossFn, type Params } from '../model/cnn.ts';
+import { augmentBatch, isAugmenting } from '../data/augment.ts';
+import { classCount, weightSpecs, type NetworkConfig, type OptimizerConfig, type RunConfig } from '../model/config.ts';
+import { forward, loss as lossFn, type DropoutMasks, type Params } from '../model/cnn.ts';
 import { evaluatePredictions, type Evaluation } from '../eval/metrics.ts';
 import { TrainingError } from '../errors.ts';
-import { Adam, learningRateAt, type AdamState } from './adam.ts';
+import { Adam } from './adam.ts';
+import { RmsProp } from './rmsprop.ts';
+import { Sgd } from './sgd.ts';
+import { scheduledRate, type Optimizer, type OptimizerState } from './optimizer.ts';
+import { drawDropoutMasks, hasDropout, maskTensors, type MaskArrays } from './dropout.ts';
 import type { GradientPool } from './parallel.ts';
+
+/** Streams of per-step randomness: Rng.derive(seed, iteration, stream). */
+export const STREAM_AUGMENT = 1;
+export const STREAM_DROPOUT = 2;
 
 /** One row of the learning curve, written every `logEvery` iterations. */
 export interface HistoryEntry {
@@ -68,7 +79,7 @@ export interface TrainState {
   /** Completed iterations. */
   iteration: number;
   sampler: SamplerState;
-  adam: AdamState;
+  optimizer: OptimizerState;
   history: HistoryEntry[];
   trainMs: number;
   /** The partial logging interval, so log lines after a resume average the same steps. */
@@ -85,19 +96,33 @@ export function imagesTensor(images: Float32Array, count: number, d: LabeledImag
   return tf.tensor4d(images, [count, d.height, d.width, d.channels]);
 }
 
+/** The update rule a config names. */
+export function makeOptimizer(config: OptimizerConfig): Optimizer {
+  switch (config.type) {
+    case 'adam':
+      return new Adam({ beta1: config.beta1, beta2: config.beta2, epsilon: config.epsilon });
+    case 'sgd':
+      return new Sgd({ momentum: config.momentum, nesterov: config.nesterov });
+    case 'rmsprop':
+      return new RmsProp({ rho: config.rho, momentum: config.momentum, epsilon: config.epsilon });
+  }
+}
+
 /**
  * One optimisation step's gradients: returns the loss, the number of correct predictions in the batch,
  * and dLoss/dParam for every parameter. The caller owns (and must dispose) the gradient tensors.
+ * `masks` (training with dropout) are the batch's dropout masks.
  */
 export function computeGradients(
   net: NetworkConfig,
   params: Params,
   x: tf.Tensor4D,
   labels: tf.Tensor1D,
+  masks?: DropoutMasks,
 ): { loss: tf.Scalar; correct: tf.Scalar; grads: Map<string, tf.Tensor> } {
   let correct: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
-    const logits = forward(net, params, x); // [B,classes]
+    const logits = forward(net, params, x, undefined, masks); // [B,classes]
     correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32'))) as tf.Scalar;
     return lossFn(logits, labels);
   }, [...params.values()]);
@@ -120,8 +145,9 @@ export async function train(
   const sampler = resume
     ? BatchSampler.fromState(data.train, cfg.batchSize, resume.sampler)
     : new BatchSampler(data.train, cfg.batchSize, new Rng(cfg.seed + 1));
-  const adam = new Adam({ beta1: cfg.beta1, beta2: cfg.beta2, epsilon: cfg.epsilon });
-  if (resume) adam.importState(resume.adam, params);
+  const optimizer = makeOptimizer(cfg.optimizer);
+  if (resume) optimizer.importState(resume.optimizer, params);
+  const dropout = hasDropout(net);
   const history: HistoryEntry[] = resume ? [...resume.history] : [];
   let trainMs = resume?.trainMs ?? 0;
   const interval = { ...(resume?.interval ?? { loss: 0, correct: 0, steps: 0, ms: 0 }) };
@@ -132,7 +158,7 @@ export async function train(
   const state = (): TrainState => ({
     iteration: done,
     sampler: sampler.state(),
-    adam: adam.exportState(),
+    optimizer: optimizer.exportState(),
     history: [...history],
     trainMs,
     interval: { ...interval },
@@ -141,14 +167,19 @@ export async function train(
   try {
     for (let i = done; i < cfg.iterations; i++) {
       // --- learning rate
-      const lr = learningRateAt(cfg.schedule, cfg.learningRate, cfg.finalLearningRate, i, cfg.iterations);
+      const lr = scheduledRate(cfg.optimizer.schedule, cfg.optimizer.learningRate, i, cfg.iterations);
 
-      // --- forward, backward, update
+      // --- batch, augmentation and dropout masks, all decided here for the whole batch
       const t0 = performance.now();
       const batch = sampler.next();
+      const n = batch.labels.length;
+      if (isAugmenting(cfg.augment)) augmentBatch(batch.images, n, data.train, cfg.augment, Rng.derive(cfg.seed, i, STREAM_AUGMENT));
+      const masks = dropout ? drawDropoutMasks(net, n, Rng.derive(cfg.seed, i, STREAM_DROPOUT)) : undefined;
+
+      // --- forward, backward, update
       const { loss: lossNumber, correct: correctNumber } = options.pool
-        ? await parallelStep(options.pool, net, params, adam, batch.images, batch.labels, lr)
-        : localStep(net, params, adam, imagesTensor(batch.images, batch.labels.length, data.train), batch.labels, lr);
+        ? await parallelStep(options.pool, net, params, optimizer, batch.images, batch.labels, lr, masks)
+        : localStep(net, params, optimizer, imagesTensor(batch.images, n, data.train), batch.labels, lr, masks);
       const dt = performance.now() - t0;
       if (!Number.isFinite(lossNumber)) {
         throw new TrainingError(
@@ -193,7 +224,7 @@ export async function train(
       if (stopped) break;
     }
   } finally {
-    adam.dispose();
+    optimizer.dispose();
   }
   if (!stopped) validation ??= evaluate(net, params, data.validation);
   return {
@@ -206,12 +237,12 @@ export async function train(
   };
 }
 
-/** One step in this thread: gradients and the Adam update. */
-function localStep(net: NetworkConfig, params: Params, adam: Adam, x: tf.Tensor4D, labels: Uint8Array, lr: number) {
+/** One step in this thread: gradients and the optimizer's update. */
+function localStep(net: NetworkConfig, params: Params, optimizer: Optimizer, x: tf.Tensor4D, labels: Uint8Array, lr: number, masks?: MaskArrays) {
   const [loss, correct] = tf.tidy(() => {
     const y = tf.tensor1d(labels, 'int32');
-    const g = computeGradients(net, params, x, y);
-    adam.apply(params, g.grads, lr);
+    const g = computeGradients(net, params, x, y, masks && maskTensors(net, masks, labels.length));
+    optimizer.apply(params, g.grads, lr);
     return [g.loss, g.correct];
   });
   x.dispose();
@@ -225,14 +256,15 @@ async function parallelStep(
   pool: GradientPool,
   net: NetworkConfig,
   params: Params,
-  adam: Adam,
+  optimizer: Optimizer,
   images: Float32Array,
   labels: Uint8Array,
   lr: number,
+  masks?: MaskArrays,
 ) {
   pool.publish(flattenParams(net, params));
-  const step = await pool.step(images, labels);
-  tf.tidy(() => adam.apply(params, unflatten(net, step.grads), lr));
+  const step = await pool.step(images, labels, masks);
+  tf.tidy(() => optimizer.apply(params, unflatten(net, step.grads), lr));
   return { loss: step.loss, correct: step.correct };
 }
 
@@ -273,6 +305,5 @@ export function evaluate(net: NetworkConfig, params: Params, data: LabeledImages
     predictions.set(classes.dataSync(), start);
     classes.dispose();
   }
-  const classes = net.dense[net.dense.length - 1].units;
-  return evaluatePredictions(predictions, data.labels, classes);
+  return evaluatePredictions(predictions, data.labels, classCount(net));
 }

@@ -6,6 +6,8 @@
  * splits the batch into N contiguous slices, each worker computes the mean-loss gradient of its slice
  * against the current weights, and the main thread combines them in worker order (fixed order ⇒ a fixed N
  * is deterministic) weighted by slice size, which is exactly the gradient of the whole batch's mean loss.
+ * Augmentation and dropout masks are decided in the main thread for the whole batch (see loop.ts) and
+ * sliced with it, so they do not depend on the number of workers.
  * One Adam update in the main thread then produces the next weights, published to every worker through
  * one SharedArrayBuffer, so all replicas are identical by construction.
  */
@@ -13,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { BackendName } from '../backend.ts';
 import { weightSpecs, type NetworkConfig } from '../model/config.ts';
+import { maskBuffers, sliceMasks, type MaskArrays } from './dropout.ts';
 
 export interface WorkerInit {
   net: NetworkConfig;
@@ -31,6 +34,8 @@ export interface StepRequest {
   kind?: 'gradients' | 'predict';
   images: Float32Array;
   labels: Uint8Array;
+  /** For 'gradients' with dropout: this slice's dropout masks. */
+  masks?: MaskArrays;
 }
 
 export interface StepReply {
@@ -61,6 +66,7 @@ export class GradientPool {
   private readonly summed: Float32Array;
 
   private constructor(
+    private readonly net: NetworkConfig,
     private readonly workers: Worker[],
     paramsBuffer: SharedArrayBuffer,
     gradBuffers: SharedArrayBuffer[],
@@ -83,7 +89,7 @@ export class GradientPool {
       // A plain-JS entry that loads TypeScript itself, however the parent was started.
       return new Worker(new URL('./worker-entry.js', import.meta.url), { workerData: init, execArgv: [] });
     });
-    const pool = new GradientPool(workers, paramsBuffer, gradBuffers, height * width * channels);
+    const pool = new GradientPool(net, workers, paramsBuffer, gradBuffers, height * width * channels);
     try {
       await Promise.all(workers.map((w) => once(w)));
     } catch (err) {
@@ -103,7 +109,7 @@ export class GradientPool {
   }
 
   /** Gradients of the mean loss over `labels.length` images, computed in slices on every worker. */
-  async step(images: Float32Array, labels: Uint8Array): Promise<ParallelStep> {
+  async step(images: Float32Array, labels: Uint8Array, masks?: MaskArrays): Promise<ParallelStep> {
     const n = labels.length;
     const k = Math.min(this.workers.length, n);
     const bounds = Array.from({ length: k + 1 }, (_, i) => Math.round((i * n) / k));
@@ -112,8 +118,10 @@ export class GradientPool {
         const [a, b] = [bounds[i], bounds[i + 1]];
         // Copies, so the slices can be transferred rather than cloned.
         const request: StepRequest = { images: images.slice(a * this.pixels, b * this.pixels), labels: labels.slice(a, b) };
+        if (masks) request.masks = sliceMasks(this.net, masks, a, b);
         const reply = once(this.workers[i]);
-        this.workers[i].postMessage(request, [request.images.buffer as ArrayBuffer, request.labels.buffer as ArrayBuffer]);
+        const transfer = [request.images.buffer as ArrayBuffer, request.labels.buffer as ArrayBuffer, ...(request.masks ? maskBuffers(request.masks) : [])];
+        this.workers[i].postMessage(request, transfer);
         return reply;
       }),
     );

@@ -1,5 +1,5 @@
 /**
- * A whole training run, as `convlab train` and `npm start` do it: lock the output folder, load MNIST,
+ * A whole training run, as `convlab train` and `npm start` do it: lock the output folder, load the data set,
  * initialise (or resume from a checkpoint), train with periodic checkpoints, test, save the model in the
  * TensorFlow.js layers-model format and write metrics.json.
  */
@@ -7,7 +7,8 @@ import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackendName } from '../backend.ts';
 import { Rng } from '../data/batches.ts';
-import { loadMnist, type MnistSplits } from '../data/mnist.ts';
+import { loadMnist } from '../data/mnist.ts';
+import type { DataSplits } from '../data/datasets.ts';
 import { weightSpecs, type RunConfig } from '../model/config.ts';
 import { disposeParams, initParams, paramsFrom, type Params } from '../model/cnn.ts';
 import { saveModel } from '../model/checkpoint.ts';
@@ -30,7 +31,10 @@ export interface Metrics {
   workers: number;
   seed: number;
   backend: BackendName;
+  /** The preset's name, or the config file the run came from. */
   preset: string;
+  /** The data set, as `--dataset` names it (`mnist`, `idx:DIR`, `cifar10:DIR`; DIR absolute). */
+  dataset: string;
   config: RunConfig;
   history: HistoryEntry[];
   /** confusionMatrix[true][predicted] on the test set. */
@@ -51,7 +55,8 @@ export interface RunOptions {
   resume?: Checkpoint;
   /** Polled after every step: true checkpoints and stops (Ctrl-C). */
   shouldStop?: () => boolean;
-  data?: MnistSplits;
+  /** The data set, already loaded (default: MNIST). */
+  data?: DataSplits;
 }
 
 export type RunResult =
@@ -67,7 +72,7 @@ export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Pro
   let pool: GradientPool | undefined;
   let lastCheckpoint = options.resume?.header.iteration;
   try {
-    const data = options.data ?? (await loadMnist());
+    const data = options.data ?? { ...(await loadMnist()), classes: 10, name: 'mnist' };
     params = options.resume ? restoredParams(options.resume) : initParams(run.network, new Rng(run.train.seed));
     pool = options.workers > 0 ? await GradientPool.start(run.network, options.workers, options.backend) : undefined;
     const p = params;
@@ -82,6 +87,7 @@ export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Pro
           await writeCheckpoint(outDir, {
             run,
             preset: options.preset,
+            dataset: data.name,
             backend: options.backend,
             workers: options.workers,
             checkpointEvery: options.checkpointEvery ?? 0,
@@ -113,6 +119,7 @@ export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Pro
       seed: run.train.seed,
       backend: options.backend,
       preset: options.preset,
+      dataset: data.name,
       config: run,
       history: result.history,
       confusionMatrix: test.confusion,
@@ -120,6 +127,7 @@ export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Pro
     };
     await saveModel(outDir, run.network, params, {
       train: run.train,
+      dataset: data.name,
       metrics: { testAccuracy: test.accuracy, validationAccuracy: result.validation.accuracy, iterations: result.iterations },
     });
     await writeJsonAtomic(join(outDir, 'metrics.json'), metrics);

@@ -9,6 +9,7 @@ import { useBackend } from '../backend.ts';
 import { weightSpecs } from '../model/config.ts';
 import { forward, type Params } from '../model/cnn.ts';
 import { computeGradients } from './loop.ts';
+import { maskTensors } from './dropout.ts';
 import type { StepReply, StepRequest, WorkerInit } from './parallel.ts';
 
 const init = workerData as WorkerInit;
@@ -47,7 +48,7 @@ try {
       const [loss, correct] = tf.tidy(() => {
         const x = tf.tensor4d(req.images, [n, init.height, init.width, init.channels]);
         const y = tf.tensor1d(req.labels, 'int32');
-        const out = computeGradients(init.net, params, x, y);
+        const out = computeGradients(init.net, params, x, y, req.masks && maskTensors(init.net, req.masks, n));
         for (const { name, offset } of layout) grads.set(out.grads.get(name)!.dataSync() as Float32Array, offset);
         const result = [out.loss.dataSync()[0], out.correct.dataSync()[0]];
         out.correct.dispose(); // kept out of variableGrads' scope, so not freed by this tidy

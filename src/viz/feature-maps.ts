@@ -1,7 +1,8 @@
 /**
  * `conv1-maps.png`, `conv2-maps.png`: what a conv block outputs (after conv, pool and ReLU) for a few
  * chosen images, one row per image with the input at its left. Map k is filter k's response, so the maps
- * line up with the filters of `conv1-weights.png`. Each row has its own colour scale, from 0 (ReLU's floor).
+ * line up with the filters of `conv1-weights.png`. Each row has its own colour scale, from 0 (ReLU's floor)
+ * or from the most negative value (tanh).
  */
 import type { Canvas } from '@napi-rs/canvas';
 import { positiveMax, raster, viridis } from './color.ts';
@@ -117,13 +118,16 @@ export function drawFeatureMaps(rows: MapsRow[], input: ImageShape, shape: MapsS
       text(ctx, line, r.input.x, r.input.y + r.input.height + 8 + j * CAPTION_LINE, { baseline: 'top', bold: j === 0 }),
     );
     text(ctx, '→', r.maps[0].x - 22, r.input.y + r.input.height / 2, { size: 20, color: style.muted, align: 'center', baseline: 'middle' });
+    // From 0 (ReLU's and sigmoid's floor), or from the most negative value for tanh.
     const max = positiveMax(row.maps);
-    const color = (v: number) => viridis(v / max);
+    let min = 0;
+    for (const v of row.maps) if (v < min) min = v;
+    const color = (v: number) => viridis((v - min) / (max - min));
     r.maps.forEach((m, c) => {
       putPixels(ctx, raster(mapPlane(row.maps, shape, c), shape.width, shape.height, layout.pixel, color), m.x, m.y, m.width, m.height);
       text(ctx, String(c), m.x + m.width / 2, m.y - 3, { size: 10, color: style.muted, align: 'center' });
     });
-    drawColorbar(ctx, r.colorbar, { min: 0, max, color, label: 'activation' });
+    drawColorbar(ctx, r.colorbar, { min, max, color, label: 'activation' });
   });
   return canvas;
 }

@@ -4,9 +4,10 @@
  * and a per-class precision/recall table. Pure: data in, HTML string out.
  */
 import type { NetworkConfig, TrainConfig } from '../model/config.ts';
-import { blockOutputSize, flattenSize, weightSpecs } from '../model/config.ts';
+import { blockOutputSize, describeAugment, describeOptimizer, flattenSize, weightSpecs } from '../model/config.ts';
 import { perClass } from '../eval/metrics.ts';
 import type { Metrics } from '../train/run.ts';
+import { blockSteps } from './steps.ts';
 
 export type FigureKind = 'samples' | 'weights' | 'maps' | 'errors' | 'confusion' | 'curves';
 
@@ -112,6 +113,9 @@ function explanation(f: Figure, net: NetworkConfig): string {
       const pool = block.pool === 'max' ? block.poolSize : 1;
       const before = blockSize(net, layer);
       const after = blockSize(net, layer + 1);
+      // The lesson's block gets the lesson's explanation; any other block, one generated from its config.
+      const lessonBlock = block.pool === 'max' && block.activation === 'relu' && block.stride === 1 && block.dropout === 0;
+      if (!lessonBlock) return genericMapsText(net, layer, before, after);
       return layer === 0
         ? `<p>A <b>feature map</b> is one filter's output at every position of the image: filter <i>k</i> slid over
           the input gives map <i>k</i>. Bright means the filter found its pattern there.</p>
@@ -142,6 +146,27 @@ function explanation(f: Figure, net: NetworkConfig): string {
   }
 }
 
+/** The feature-map explanation for a block that is not the lesson's conv → max-pool → ReLU. */
+function genericMapsText(net: NetworkConfig, layer: number, before: number, after: number): string {
+  const b = net.conv[layer];
+  const source = layer === 0 ? 'the input image' : `the ${net.conv[layer - 1].filters} maps of conv${layer}`;
+  const act = {
+    relu: '<b>ReLU</b> replaces every negative value by zero, relu(<i>x</i>) = max(0, <i>x</i>)',
+    sigmoid: '<b>sigmoid</b> squashes every value into (0, 1), σ(<i>x</i>) = 1/(1 + e<sup>−<i>x</i></sup>)',
+    tanh: '<b>tanh</b> squashes every value into (−1, 1)',
+  }[b.activation];
+  const pool =
+    b.pool === 'none'
+      ? b.stride > 1
+        ? `There is no pooling: the convolution itself moves ${b.stride} pixels at a time (a <b>strided convolution</b>), so the maps shrink from ${before}×${before} to ${after}×${after} and the network learns how to downsample.`
+        : `There is no pooling, so the maps stay ${after}×${after}.`
+      : `<b>${b.pool === 'max' ? 'Max' : 'Average'}-pooling</b> keeps the ${b.pool === 'max' ? 'largest value' : 'mean'} of every ${b.poolSize}×${b.poolSize} block, shrinking the maps from ${before}×${before} to ${after}×${after}.`;
+  const order = b.pool === 'none' ? '' : b.order === 'activation-then-pool' ? ' Here the non-linearity is applied first and the pooling second (the lesson pools first).' : ' The pooling comes first, then the non-linearity, as in the lesson.';
+  const dropout = b.dropout > 0 ? `<p>During training, <b>dropout</b> zeroes a random ${Math.round(100 * b.dropout)}% of these values at every step (and scales the rest up), so that no filter can rely on any other; the maps here are drawn without it, as the trained network uses them.</p>` : '';
+  return `<p>Each of the ${b.filters} maps is one ${b.size}×${b.size} filter's response to ${source}, after ${escapeHtml(blockSteps(b))}.</p>
+    <p>${pool}${order} The non-linearity: ${act}; without such a bend, stacked layers could only compute one linear function.</p>${dropout}`;
+}
+
 /** Spatial size entering conv block `i` (i = number of blocks: their output). */
 function blockSize(net: NetworkConfig, i: number): number {
   let s = net.input.height;
@@ -158,13 +183,15 @@ function networkRows(net: NetworkConfig): string[] {
   let size = net.input.height;
   net.conv.forEach((b, i) => {
     size = blockOutputSize(size, b);
-    const pool = b.pool === 'max' ? ` → max-pool ${b.poolSize}×${b.poolSize}` : '';
-    rows.push(`conv${i + 1}: ${b.filters} filters ${b.size}×${b.size}, stride ${b.stride}, ${b.padding} padding${pool} → ReLU → ${size}×${size}×${b.filters}`);
+    const dropout = b.dropout > 0 ? ` → dropout ${b.dropout}` : '';
+    rows.push(`conv${i + 1}: ${b.filters} filters, ${b.padding} padding: ${blockSteps(b)}${dropout} → ${size}×${size}×${b.filters}`);
   });
   rows.push(`flatten → ${count(flattenSize(net))}`);
   net.dense.forEach((d, i) => {
     const last = i === net.dense.length - 1;
-    rows.push(`fc${i + 1}: ${d.units} units${last ? ' (logits) → softmax' : d.activation === 'relu' ? ' → ReLU' : ''}`);
+    const act = d.activation === 'linear' ? '' : ` → ${d.activation === 'relu' ? 'ReLU' : d.activation}`;
+    const dropout = d.dropout > 0 ? ` → dropout ${d.dropout}` : '';
+    rows.push(`fc${i + 1}: ${d.units} units${act}${dropout}${last ? ' (logits) → softmax' : ''}`);
   });
   return rows;
 }
@@ -177,15 +204,16 @@ function parameterLine(net: NetworkConfig): string {
 function trainRows(train: TrainConfig | undefined, m: Partial<Metrics> | undefined): [string, string][] {
   const rows: [string, string][] = [];
   if (train) {
-    const lr =
-      train.schedule === 'cosine'
-        ? `${train.learningRate} → ${train.finalLearningRate} (cosine)`
-        : `${train.learningRate} (constant)`;
-    rows.push(
-      ['iterations', `${count(train.iterations)}, batches of ${train.batchSize} images${isNum(m?.epochs) ? ` (${m.epochs.toFixed(2)} epochs)` : ''}`],
-      ['optimiser', `Adam, learning rate ${lr}, β₁ ${train.beta1}, β₂ ${train.beta2}, ε ${train.epsilon}`],
-      ['seed', String(train.seed)],
-    );
+    rows.push(['iterations', `${count(train.iterations)}, batches of ${train.batchSize} images${isNum(m?.epochs) ? ` (${m.epochs.toFixed(2)} epochs)` : ''}`]);
+    // metrics.json files written before optimizer blocks existed hold Adam's fields on `train` itself.
+    const legacy = train as unknown as { learningRate?: number; finalLearningRate?: number; schedule?: string; beta1?: number; beta2?: number; epsilon?: number };
+    if (train.optimizer) rows.push(['optimiser', describeOptimizer(train.optimizer)]);
+    else if (isNum(legacy.learningRate)) {
+      const lr = legacy.schedule === 'cosine' ? `${legacy.learningRate} → ${legacy.finalLearningRate} (cosine)` : `${legacy.learningRate} (constant)`;
+      rows.push(['optimiser', `Adam, learning rate ${lr}, β₁ ${legacy.beta1}, β₂ ${legacy.beta2}, ε ${legacy.epsilon}`]);
+    }
+    if (train.augment) rows.push(['augmentation', describeAugment(train.augment)]);
+    rows.push(['seed', String(train.seed)]);
   }
   if (m?.preset) rows.push(['preset', String(m.preset)]);
   if (m?.backend) rows.push(['backend', String(m.backend)]);

@@ -17,8 +17,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { UsageError, formatCount } from '../errors.ts';
 import type { LabeledImages } from '../data/idx.ts';
-import { loadMnist, type MnistSplits } from '../data/mnist.ts';
-import type { NetworkConfig, TrainConfig } from '../model/config.ts';
+import { loadDataset, parseDatasetSpec } from '../data/datasets.ts';
+import { classCount, type NetworkConfig, type TrainConfig } from '../model/config.ts';
+import { blockSteps } from './steps.ts';
 import { disposeParams, forward, type Activations, type Params } from '../model/cnn.ts';
 import { loadParams } from '../model/load.ts';
 import { evaluatePredictions } from '../eval/metrics.ts';
@@ -49,8 +50,10 @@ export interface VisualizeOptions {
   /** How many test images samples.png and errors.png show. Default: 16 each. */
   samples?: number;
   errors?: number;
-  /** MNIST, if the caller has it loaded already. */
-  data?: MnistSplits;
+  /** The model's data set, if the caller has it loaded already (only its test split is used). */
+  data?: { test: LabeledImages };
+  /** Otherwise this data set (`mnist`, `idx:DIR`, `cifar10:DIR`); default: the one model.json records. */
+  dataset?: string;
 }
 
 export interface VisualizeResult {
@@ -71,12 +74,17 @@ export async function visualize(options: VisualizeOptions): Promise<VisualizeRes
   try {
     const { net, params } = model;
     const run = await readMetrics(options.modelDir, net);
-    const data = options.data ?? (await loadMnist());
+    const recorded = typeof model.metadata.dataset === 'string' ? model.metadata.dataset : 'mnist';
+    const data = options.data ?? (await loadDataset(parseDatasetSpec(options.dataset ?? recorded)));
     const test = data.test;
     const shape: ImageShape = { height: test.height, width: test.width, channels: test.channels };
     checkInputShape(net, shape);
+    const maxLabel = test.labels.reduce((m, l) => Math.max(m, l), 0);
+    if (maxLabel >= classCount(net)) {
+      throw new UsageError('MODEL_CLASSES', `the model tells ${classCount(net)} classes apart but the test set has label ${maxLabel}; pass --dataset with the data set the model was trained on`);
+    }
     const channels = checkChannels(net, options.channels ?? [...DEFAULT_CHANNELS]);
-    const chosen = await chooseImages(options.images ?? [...DEFAULT_IMAGES], test);
+    const chosen = await chooseImages(options.images ?? [...DEFAULT_IMAGES], test, net);
 
     // --- run the test set (as far as needed) and the chosen images through the network
     const scan = scanTestSet(net, params, test, options.samples ?? 16, options.errors ?? 16, run.confusion === undefined);
@@ -104,7 +112,7 @@ export async function visualize(options: VisualizeOptions): Promise<VisualizeRes
         caption: [image.name, image.label === undefined ? `Pred: ${activations.predicted[n]}` : `True: ${image.label}, Pred: ${activations.predicted[n]}`],
         maps: activations.maps[i][n],
       }));
-      const steps = `conv ${block.size}×${block.size}${block.pool === 'max' ? ` → ${block.poolSize}×${block.poolSize} max-pool` : ''} → ReLU`;
+      const steps = blockSteps(block);
       await add(`${layer}-maps.png`, 'maps', drawFeatureMaps(rows, shape, activations.shapes[i], layer, steps), { layer: i + 1 });
     }
     await add('errors.png', 'errors', drawErrors(scan.errors, shape, scan.scanned, scan.found));
@@ -165,7 +173,7 @@ async function readMetrics(dir: string, net: NetworkConfig): Promise<RunRecord> 
     const why = `${file} does not hold a JSON object`;
     return { metricsMissing: why, historyMissing: why };
   }
-  const k = net.dense[net.dense.length - 1].units;
+  const k = classCount(net);
   const m = metrics.confusionMatrix;
   const confusion =
     Array.isArray(m) && m.length === k && m.every((row) => Array.isArray(row) && row.length === k && row.every((n) => Number.isInteger(n) && n >= 0))
@@ -197,7 +205,7 @@ interface ChosenImage {
   label?: number;
 }
 
-async function chooseImages(choices: ImageChoice[], test: LabeledImages): Promise<ChosenImage[]> {
+async function chooseImages(choices: ImageChoice[], test: LabeledImages, net: NetworkConfig): Promise<ChosenImage[]> {
   if (choices.length === 0) throw new UsageError('NO_IMAGES', 'no images chosen for the feature maps; pass --image N or --image FILE');
   const size = test.height * test.width * test.channels;
   const out: ChosenImage[] = [];
@@ -211,6 +219,10 @@ async function chooseImages(choices: ImageChoice[], test: LabeledImages): Promis
       }
       out.push({ pixels: test.images.slice(choice * size, (choice + 1) * size), name: `test #${choice}`, label: test.labels[choice] });
     } else {
+      const { height, width, channels } = net.input;
+      if (height !== 28 || width !== 28 || channels !== 1) {
+        throw new UsageError('IMAGE_FILE_SHAPE', `--image ${choice}: picture files are prepared as 28x28 digits, but this model takes ${height}x${width}x${channels} images; pass test-set indices (--image N) instead`);
+      }
       const name = basename(choice);
       out.push({ pixels: await preprocessFile(choice), name: name.length > 16 ? `${name.slice(0, 15)}…` : name });
     }
@@ -223,7 +235,7 @@ function checkInputShape(net: NetworkConfig, shape: ImageShape): void {
   if (height !== shape.height || width !== shape.width || channels !== shape.channels) {
     throw new UsageError(
       'MODEL_INPUT_SHAPE',
-      `the model takes ${height}x${width}x${channels} images but the test set has ${shape.height}x${shape.width}x${shape.channels}; visualize a model trained on MNIST`,
+      `the model takes ${height}x${width}x${channels} images but the test set has ${shape.height}x${shape.width}x${shape.channels}; pass --dataset with the data set the model was trained on`,
     );
   }
 }
@@ -295,7 +307,7 @@ function scanTestSet(net: NetworkConfig, params: Params, test: LabeledImages, sa
     }
     scan.scanned += n;
   }
-  if (full) scan.confusion = evaluatePredictions(predictions, test.labels, net.dense[net.dense.length - 1].units).confusion;
+  if (full) scan.confusion = evaluatePredictions(predictions, test.labels, classCount(net)).confusion;
   return scan;
 }
 

@@ -56,7 +56,7 @@ test('train writes the model, weights and metrics and ends with the accuracy lin
   assert.equal(metrics.iterations, 40);
   assert.equal(metrics.seed, 2);
   assert.equal(metrics.backend, 'wasm');
-  assert.equal(metrics.config.train.learningRate, 0.001);
+  assert.equal(metrics.config.train.optimizer.learningRate, 0.001);
   assert.equal(metrics.history.length, 10); // short runs log about ten times
   assert.equal(metrics.confusionMatrix.length, 10);
   assert.equal(metrics.confusionMatrix.flat().reduce((a: number, b: number) => a + b, 0), 10000);

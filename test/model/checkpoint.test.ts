@@ -11,10 +11,10 @@ import { seedNetwork, weightSpecs, type NetworkConfig } from '../../src/model/co
 /** One conv block, 'valid' padding, no pooling, two dense layers. */
 const validNoPool: NetworkConfig = {
   input: { height: 9, width: 7, channels: 3 },
-  conv: [{ filters: 4, size: 3, stride: 2, padding: 'valid', pool: 'none', poolSize: 2, activation: 'relu' }],
+  conv: [{ filters: 4, size: 3, stride: 2, padding: 'valid', pool: 'none', poolSize: 2, activation: 'relu', order: 'pool-then-activation', dropout: 0 }],
   dense: [
-    { units: 6, activation: 'relu' },
-    { units: 3, activation: 'linear' },
+    { units: 6, activation: 'relu', dropout: 0 },
+    { units: 3, activation: 'linear', dropout: 0 },
   ],
   weightStddev: 0.05,
   biasInit: 0.05,
@@ -24,7 +24,7 @@ const validNoPool: NetworkConfig = {
 const denseOnly: NetworkConfig = {
   input: { height: 3, width: 4, channels: 2 },
   conv: [],
-  dense: [{ units: 5, activation: 'relu' }],
+  dense: [{ units: 5, activation: 'relu', dropout: 0 }],
   weightStddev: 0.05,
   biasInit: 0.05,
 };

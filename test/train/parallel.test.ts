@@ -13,7 +13,7 @@ import { GradientPool } from '../../src/train/parallel.ts';
 let mnist: MnistSplits;
 const run: RunConfig = {
   network: presets.seed.network,
-  train: { ...presets.seed.train, iterations: 10, learningRate: 1e-3, seed: 11, logEvery: 5, validateEvery: 0 },
+  train: { ...presets.seed.train, iterations: 10, optimizer: { ...presets.seed.train.optimizer, learningRate: 1e-3 }, seed: 11, logEvery: 5, validateEvery: 0 },
 };
 
 before(async () => {

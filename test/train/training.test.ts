@@ -22,8 +22,10 @@ import { renderOnPaper } from '../helpers/digits.ts';
 let mnist: MnistSplits;
 let dir: string;
 
-function config(over: Partial<RunConfig['train']>): RunConfig {
-  return { network: presets.seed.network, train: { ...presets.seed.train, logEvery: 50, validateEvery: 0, ...over } };
+/** The seed recipe (Adam, constant rate) with `learningRate` and other training fields overridden. */
+function config({ learningRate, ...over }: Partial<RunConfig['train']> & { learningRate?: number }): RunConfig {
+  const optimizer = { ...presets.seed.train.optimizer, ...(learningRate !== undefined ? { learningRate } : {}) };
+  return { network: presets.seed.network, train: { ...presets.seed.train, logEvery: 50, validateEvery: 0, optimizer, ...over } };
 }
 
 before(async () => {
