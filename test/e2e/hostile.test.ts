@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fixtureModelDir } from '../helpers/fixture-model.ts';
+import { encodeIdx } from '../../src/data/idx.ts';
 
 const bin = fileURLToPath(new URL('../../bin/convlab.js', import.meta.url));
 let dir: string;
@@ -78,7 +79,81 @@ interface Case {
   error: RegExp;
 }
 
+/** A small, valid MNIST-like IDX folder (20 train, 10 test images of 28x28), then damaged by `damage`. */
+function idxFolder(name: string, damage: (folder: string) => void): string {
+  const folder = join(dir, name);
+  mkdirSync(folder, { recursive: true });
+  const images = (n: number) => encodeIdx({ dtype: 'uint8', shape: [n, 28, 28], data: new Uint8Array(n * 784).map((_, i) => (i * 7) % 256) });
+  const labels = (n: number) => encodeIdx({ dtype: 'uint8', shape: [n], data: new Uint8Array(n).map((_, i) => i % 10) });
+  writeFileSync(join(folder, 'train-images-idx3-ubyte'), images(20));
+  writeFileSync(join(folder, 'train-labels-idx1-ubyte'), labels(20));
+  writeFileSync(join(folder, 't10k-images-idx3-ubyte'), images(10));
+  writeFileSync(join(folder, 't10k-labels-idx1-ubyte'), labels(10));
+  damage(folder);
+  return folder;
+}
+
+/** A CIFAR-10 binary folder with `records` records per batch file, then damaged by `damage`. */
+function cifarFolder(name: string, damage: (folder: string) => void): string {
+  const folder = join(dir, name);
+  mkdirSync(folder, { recursive: true });
+  const batch = (records: number) => Buffer.alloc(records * 3073, 3);
+  for (let k = 1; k <= 5; k++) writeFileSync(join(folder, `data_batch_${k}.bin`), batch(4));
+  writeFileSync(join(folder, 'test_batch.bin'), batch(4));
+  damage(folder);
+  return folder;
+}
+
+const train = (dataset: string) => ['train', '--dataset', dataset, '--iterations', '1', '--no-report', '--out', join(dir, 'never-written')];
+
 const cases: Case[] = [
+  {
+    name: 'a truncated IDX images file',
+    setup: () => train(`idx:${idxFolder('idx-truncated', (f) => writeFileSync(join(f, 'train-images-idx3-ubyte'), readFileSync(join(f, 'train-images-idx3-ubyte')).subarray(0, 5000)))}`),
+    error: /train-images-idx3-ubyte: expected 15,696 bytes for 20x28x28 uint8, got 5,000/,
+  },
+  {
+    name: 'a garbage IDX file (wrong magic)',
+    setup: () => train(`idx:${idxFolder('idx-garbage', (f) => writeFileSync(join(f, 'train-labels-idx1-ubyte'), 'GIF89a garbage bytes here'))}`),
+    error: /train-labels-idx1-ubyte: not an IDX file/,
+  },
+  {
+    name: 'IDX images and labels with different counts',
+    setup: () =>
+      train(
+        `idx:${idxFolder('idx-mismatch', (f) =>
+          writeFileSync(join(f, 't10k-labels-idx1-ubyte'), encodeIdx({ dtype: 'uint8', shape: [9], data: new Uint8Array(9) })),
+        )}`,
+      ),
+    error: /t10k.*10.*9|9.*10/,
+  },
+  {
+    name: 'a CIFAR-10 file of the wrong length',
+    setup: () => train(`cifar10:${cifarFolder('cifar-length', (f) => writeFileSync(join(f, 'data_batch_3.bin'), Buffer.alloc(3073 * 2 + 100)))}`),
+    error: /data_batch_3\.bin.*3,073/,
+  },
+  {
+    name: 'a CIFAR-10 label out of range',
+    setup: () => train(`cifar10:${cifarFolder('cifar-label', (f) => writeFileSync(join(f, 'test_batch.bin'), Buffer.alloc(3073, 12)))}`),
+    error: /test_batch\.bin.*label/i,
+  },
+  {
+    name: 'a config that is not JSON',
+    setup: () => {
+      writeFileSync(join(dir, 'broken.json'), '{ "network": { "conv": [ ');
+      return ['train', '--config', join(dir, 'broken.json'), '--iterations', '1', '--no-report', '--out', join(dir, 'never-written')];
+    },
+    error: /broken\.json/,
+  },
+  {
+    name: 'a config whose layers do not fit the input',
+    setup: () => {
+      const conv = { filters: 4, size: 5, padding: 'valid', pool: 'max', poolSize: 2 };
+      writeFileSync(join(dir, 'too-deep.json'), JSON.stringify({ network: { conv: [conv, conv, conv, conv], dense: [{ activation: 'linear' }] } }));
+      return ['train', '--config', join(dir, 'too-deep.json'), '--iterations', '1', '--no-report', '--out', join(dir, 'never-written')];
+    },
+    error: /conv block \d.*smaller than the 5x5 filter/,
+  },
   {
     name: 'model.json that is not JSON',
     setup: () => ['evaluate', '--model', damagedModel('bad-json', (f) => writeFileSync(join(f, 'model.json'), '{"format": "layers-model",'))],
