@@ -1,23 +1,17 @@
 /** The `convlab` command as a user runs it: real child processes, real files. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { convlab } from '../helpers/cli.ts';
 import { loadMnist } from '../../src/data/mnist.ts';
 import { renderOnPaper } from '../helpers/digits.ts';
 
-const bin = fileURLToPath(new URL('../../bin/convlab.js', import.meta.url));
 let dir: string;
 let model: string;
 
-function convlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, CONVLAB_DEBUG: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** A failure is one clear line on stderr, a non-zero exit, and no stack trace. */
 function assertOneLineError(r: ReturnType<typeof convlab>, pattern: RegExp) {

@@ -5,44 +5,23 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { convlab, exited, start, waitFor } from '../helpers/cli.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadMnist, subset } from '../../src/data/mnist.ts';
 import { writeIdxDataset } from '../helpers/datasets.ts';
 
-const bin = fileURLToPath(new URL('../../bin/convlab.js', import.meta.url));
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 let dir: string;
 let digits: string;
 
-function convlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, CONVLAB_DEBUG: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
-function start(...args: string[]): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  return Object.assign(child, { output: () => out });
-}
 
-const exited = (child: ChildProcess) =>
-  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
 
-async function waitFor(path: string, timeoutMs = 90_000) {
-  const t0 = Date.now();
-  while (!existsSync(path)) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${path}`);
-    await sleep(20);
-  }
-}
 
 function assertOneLineError(r: ReturnType<typeof convlab>, pattern: RegExp) {
   assert.notEqual(r.code, 0, `expected a non-zero exit; stdout: ${r.stdout}`);

@@ -1,16 +1,14 @@
 /** Crash-safe training, with real child processes: SIGKILL, Ctrl-C, a diverging run, two runs on one folder. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { convlab as run, exited, start, waitFor } from '../helpers/cli.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Rng } from '../../src/data/batches.ts';
 
-const bin = fileURLToPath(new URL('../../bin/convlab.js', import.meta.url));
 let dir: string;
 const base = ['train', '--preset', 'seed', '--iterations', '20', '--learning-rate', '0.001', '--checkpoint-every', '5', '--no-report', '--log-every', '10'];
 
@@ -21,29 +19,9 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
-function start(...args: string[]): ChildProcess & { output: () => string } {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  return Object.assign(child, { output: () => out });
-}
 
-const exited = (child: ChildProcess) =>
-  new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
 
-async function waitFor(path: string, timeoutMs = 60_000) {
-  const t0 = Date.now();
-  while (!existsSync(path)) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${path}`);
-    await sleep(20);
-  }
-}
 
 for (const workers of ['2', '0']) {
   test(`SIGKILL at an arbitrary moment, then --resume: byte-identical weights.bin (${workers} workers)`, async () => {

@@ -1,21 +1,15 @@
 /** `convlab visualize` as a user runs it: a real child process, real files. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { convlab } from '../helpers/cli.ts';
 import { fixtureModelDir } from '../helpers/fixture-model.ts';
 
-const bin = fileURLToPath(new URL('../../bin/convlab.js', import.meta.url));
 let dir: string;
 let model: string;
 
-function convlab(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, CONVLAB_DEBUG: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 before(async () => {
   model = await fixtureModelDir();
