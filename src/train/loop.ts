@@ -18,6 +18,7 @@ import { Sgd } from './sgd.ts';
 import { scheduledRate, type Optimizer, type OptimizerState } from './optimizer.ts';
 import { drawDropoutMasks, hasDropout, maskTensors, type MaskArrays } from './dropout.ts';
 import type { GradientPool } from './parallel.ts';
+import { makeFlatOptimizer, paramLayout, type FlatOptimizer } from './flat.ts';
 
 /** Streams of per-step randomness: Rng.derive(seed, iteration, stream). */
 export const STREAM_AUGMENT = 1;
@@ -145,8 +146,19 @@ export async function train(
   const sampler = resume
     ? BatchSampler.fromState(data.train, cfg.batchSize, resume.sampler)
     : new BatchSampler(data.train, cfg.batchSize, new Rng(cfg.seed + 1));
-  const optimizer = makeOptimizer(cfg.optimizer);
-  if (resume) optimizer.importState(resume.optimizer, params);
+  const pool = options.pool;
+  // With workers the weights live in the pool's shared buffer and the update runs on it directly (flat.ts);
+  // `params` is brought up to date whenever someone outside the loop may read it (checkpoint, the end).
+  const optimizer: Optimizer | FlatOptimizer = pool ? makeFlatOptimizer(cfg.optimizer, paramLayout(net)) : makeOptimizer(cfg.optimizer);
+  if (resume) {
+    if (pool) (optimizer as FlatOptimizer).importState(resume.optimizer);
+    else (optimizer as Optimizer).importState(resume.optimizer, params);
+  }
+  if (pool) pool.publish(flattenParams(net, params));
+  const syncParams = () => {
+    if (pool) assignFlat(net, params, pool.params);
+  };
+  const validate = async () => (pool ? evaluateOnPool(net, pool, data.validation) : evaluate(net, params, data.validation));
   const dropout = hasDropout(net);
   const history: HistoryEntry[] = resume ? [...resume.history] : [];
   let trainMs = resume?.trainMs ?? 0;
@@ -177,9 +189,9 @@ export async function train(
       const masks = dropout ? drawDropoutMasks(net, n, Rng.derive(cfg.seed, i, STREAM_DROPOUT)) : undefined;
 
       // --- forward, backward, update
-      const { loss: lossNumber, correct: correctNumber } = options.pool
-        ? await parallelStep(options.pool, net, params, optimizer, batch.images, batch.labels, lr, masks)
-        : localStep(net, params, optimizer, imagesTensor(batch.images, n, data.train), batch.labels, lr, masks);
+      const { loss: lossNumber, correct: correctNumber } = pool
+        ? await parallelStep(pool, optimizer as FlatOptimizer, batch.images, batch.labels, lr, masks)
+        : localStep(net, params, optimizer as Optimizer, imagesTensor(batch.images, n, data.train), batch.labels, lr, masks);
       const dt = performance.now() - t0;
       if (!Number.isFinite(lossNumber)) {
         throw new TrainingError(
@@ -206,7 +218,7 @@ export async function train(
           learningRate: lr,
         };
         if ((cfg.validateEvery > 0 && iteration % cfg.validateEvery === 0) || last) {
-          validation = evaluate(net, params, data.validation);
+          validation = await validate();
           entry.validationAccuracy = validation.accuracy;
         }
         history.push(entry);
@@ -219,21 +231,23 @@ export async function train(
       stopped = !last && (options.shouldStop?.() ?? false);
       const every = options.checkpointEvery ?? 0;
       if (options.onCheckpoint && (stopped || (every > 0 && iteration % every === 0 && !last))) {
+        syncParams();
         await options.onCheckpoint(state());
       }
       if (stopped) break;
     }
   } finally {
-    optimizer.dispose();
+    if (!pool) (optimizer as Optimizer).dispose();
   }
-  if (!stopped) validation ??= evaluate(net, params, data.validation);
+  syncParams();
+  if (!stopped) validation ??= await validate();
   return {
     history,
     iterations: done,
     stopped,
     trainSeconds: trainMs / 1000,
     trainImagesPerSecond: (done * cfg.batchSize) / (trainMs / 1000 || 1),
-    validation: validation ?? evaluate(net, params, data.validation),
+    validation: validation ?? (await validate()),
   };
 }
 
@@ -251,20 +265,10 @@ function localStep(net: NetworkConfig, params: Params, optimizer: Optimizer, x: 
   return result;
 }
 
-/** One step on the worker pool: publish the weights, gather the gradients, update here. */
-async function parallelStep(
-  pool: GradientPool,
-  net: NetworkConfig,
-  params: Params,
-  optimizer: Optimizer,
-  images: Float32Array,
-  labels: Uint8Array,
-  lr: number,
-  masks?: MaskArrays,
-) {
-  pool.publish(flattenParams(net, params));
+/** One step on the worker pool: the workers' gradients, then the update of the shared weights in place. */
+async function parallelStep(pool: GradientPool, optimizer: FlatOptimizer, images: Float32Array, labels: Uint8Array, lr: number, masks?: MaskArrays) {
   const step = await pool.step(images, labels, masks);
-  tf.tidy(() => optimizer.apply(params, unflatten(net, step.grads), lr));
+  optimizer.apply(pool.params, step.grads, lr);
   return { loss: step.loss, correct: step.correct };
 }
 
@@ -281,15 +285,18 @@ export function flattenParams(net: NetworkConfig, params: Params): Float32Array 
   return out;
 }
 
-function unflatten(net: NetworkConfig, flat: Float32Array): Map<string, tf.Tensor> {
-  const grads = new Map<string, tf.Tensor>();
-  let offset = 0;
-  for (const { name, shape } of weightSpecs(net)) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    grads.set(name, tf.tensor(flat.subarray(offset, offset + size), shape));
-    offset += size;
+/** Writes the flat weights (weightSpecs order) into `params`. */
+export function assignFlat(net: NetworkConfig, params: Params, flat: Float32Array): void {
+  for (const { name, shape, offset, size } of paramLayout(net)) {
+    const values = tf.tensor(flat.slice(offset, offset + size), shape);
+    params.get(name)!.assign(values);
+    values.dispose();
   }
-  return grads;
+}
+
+/** Like `evaluate`, with the slices classified in parallel on the pool's workers (with its current weights). */
+export async function evaluateOnPool(net: NetworkConfig, pool: GradientPool, data: LabeledImages): Promise<Evaluation> {
+  return evaluatePredictions(await pool.predict(data.images, data.count), data.labels, classCount(net));
 }
 
 /** Classifies every image of `data` in batches and scores the predictions. */

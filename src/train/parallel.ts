@@ -8,8 +8,9 @@
  * is deterministic) weighted by slice size, which is exactly the gradient of the whole batch's mean loss.
  * Augmentation and dropout masks are decided in the main thread for the whole batch (see loop.ts) and
  * sliced with it, so they do not depend on the number of workers.
- * One Adam update in the main thread then produces the next weights, published to every worker through
- * one SharedArrayBuffer, so all replicas are identical by construction.
+ * The weights live in one SharedArrayBuffer that every worker reads at the start of a step; the main
+ * thread's update rule (flat.ts) rewrites them in place between steps, so all replicas are identical by
+ * construction and no weights are copied through messages.
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';

@@ -15,7 +15,7 @@ import { saveModel } from '../model/checkpoint.ts';
 import type { Evaluation } from '../eval/metrics.ts';
 import * as tf from '@tensorflow/tfjs';
 import { TrainingError, UsageError } from '../errors.ts';
-import { evaluate, train, type HistoryEntry, type TrainHooks, type TrainResult } from './loop.ts';
+import { evaluate, evaluateOnPool, train, type HistoryEntry, type TrainHooks, type TrainResult } from './loop.ts';
 import { GradientPool } from './parallel.ts';
 import { removeCheckpoint, writeAtomic, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 
@@ -105,7 +105,8 @@ export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Pro
     }
     if (result.stopped) return { stopped: true, iterations: result.iterations, params };
 
-    const test = evaluate(run.network, params, data.test);
+    // The test split in parallel on the workers when there are any (they hold the final weights).
+    const test = pool ? await evaluateOnPool(run.network, pool, data.test) : evaluate(run.network, params, data.test);
     const metrics: Metrics = {
       testAccuracy: test.accuracy,
       testCorrect: test.correct,

@@ -6,11 +6,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../backend.ts';
-import { weightSpecs } from '../model/config.ts';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { forward, type Params } from '../model/cnn.ts';
 import { computeGradients } from './loop.ts';
 import { maskTensors } from './dropout.ts';
 import type { StepReply, StepRequest, WorkerInit } from './parallel.ts';
+import { paramLayout } from './flat.ts';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -20,23 +21,29 @@ try {
   await useBackend(init.backend);
   const shared = new Float32Array(init.params);
   const grads = new Float32Array(init.grads);
-  const layout: { name: string; shape: number[]; offset: number; size: number }[] = [];
-  let offset = 0;
-  for (const { name, shape } of weightSpecs(init.net)) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    layout.push({ name, shape, offset, size });
-    offset += size;
-  }
+  const layout = paramLayout(init.net);
   const params: Params = new Map(layout.map(({ name, shape }) => [name, tf.variable(tf.zeros(shape), true)]));
+  // On wasm, tensors live in the module's heap: gradients are copied straight from it to shared memory.
+  const wasm = tf.getBackend() === 'wasm' ? (tf.backend() as BackendWasm) : undefined;
+  const heap = (t: tf.Tensor) => wasm!.typedArrayFromHeap(t as never) as Float32Array;
+
+  /**
+   * This step's weights from shared memory into the replica. Always new tensors, never writes in place:
+   * the wasm backend caches XNNPACK operators (with the weights packed inside) by the weight tensor's id.
+   */
+  const loadWeights = () => {
+    for (const { name, shape, offset, size } of layout) {
+      // The wasm backend copies into its heap at once; the cpu backend would keep a view on memory the
+      // main thread rewrites, so it gets a copy.
+      const values = tf.tensor(wasm ? shared.subarray(offset, offset + size) : shared.slice(offset, offset + size), shape);
+      params.get(name)!.assign(values);
+      values.dispose();
+    }
+  };
 
   port.on('message', (req: StepRequest) => {
     try {
-      for (const { name, shape, offset, size } of layout) {
-        // A copy: the cpu backend would otherwise keep a view on memory the main thread rewrites.
-        const values = tf.tensor(shared.slice(offset, offset + size), shape);
-        params.get(name)!.assign(values);
-        values.dispose();
-      }
+      loadWeights();
       const n = req.labels.length;
       if (req.kind === 'predict') {
         const classes = tf.tidy(() => tf.argMax(forward(init.net, params, tf.tensor4d(req.images, [n, init.height, init.width, init.channels])), 1));
@@ -49,7 +56,10 @@ try {
         const x = tf.tensor4d(req.images, [n, init.height, init.width, init.channels]);
         const y = tf.tensor1d(req.labels, 'int32');
         const out = computeGradients(init.net, params, x, y, req.masks && maskTensors(init.net, req.masks, n));
-        for (const { name, offset } of layout) grads.set(out.grads.get(name)!.dataSync() as Float32Array, offset);
+        for (const { name, offset } of layout) {
+          const g = out.grads.get(name)!;
+          grads.set(wasm ? heap(g) : (g.dataSync() as Float32Array), offset);
+        }
         const result = [out.loss.dataSync()[0], out.correct.dataSync()[0]];
         out.correct.dispose(); // kept out of variableGrads' scope, so not freed by this tidy
         return result;

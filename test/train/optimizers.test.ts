@@ -7,6 +7,9 @@ import { Sgd } from '../../src/train/sgd.ts';
 import { RmsProp } from '../../src/train/rmsprop.ts';
 import { Adam } from '../../src/train/adam.ts';
 import { scheduledRate, type Optimizer } from '../../src/train/optimizer.ts';
+import { makeFlatOptimizer, type ParamSlice } from '../../src/train/flat.ts';
+import { makeOptimizer } from '../../src/train/loop.ts';
+import type { OptimizerConfig } from '../../src/model/config.ts';
 
 const start = [0.3, -0.7, 1.2];
 const gradients = [
@@ -116,4 +119,60 @@ test('schedules: constant, cosine from start to final, step halving', () => {
   assert.ok(Math.abs(scheduledRate({ type: 'cosine', finalLearningRate: 0.001 }, 0.1, 100, 101) - 0.001) < 1e-12);
   const step = { type: 'step', every: 10, factor: 0.5 } as const;
   assert.deepEqual([0, 9, 10, 19, 20, 35].map((i) => scheduledRate(step, 0.1, i, 100)), [0.1, 0.1, 0.05, 0.05, 0.025, 0.0125]);
+});
+
+test('the flat update rules of the worker pool match the tensor ones, and their states are interchangeable', async () => {
+  await useBackend('wasm');
+  // Two parameters in one flat vector, to exercise the layout's offsets.
+  const layout: ParamSlice[] = [
+    { name: 'a', shape: [2], offset: 0, size: 2 },
+    { name: 'b', shape: [1], offset: 2, size: 1 },
+  ];
+  const configs: OptimizerConfig[] = [
+    { type: 'sgd', learningRate: 0.1, momentum: 0, nesterov: false, schedule: { type: 'constant' } },
+    { type: 'sgd', learningRate: 0.1, momentum: 0.9, nesterov: true, schedule: { type: 'constant' } },
+    { type: 'rmsprop', learningRate: 0.01, rho: 0.9, momentum: 0.5, epsilon: 1e-7, schedule: { type: 'constant' } },
+    { type: 'rmsprop', learningRate: 0.01, rho: 0.9, momentum: 0, epsilon: 1e-7, schedule: { type: 'constant' } },
+    { type: 'adam', learningRate: 0.05, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, schedule: { type: 'constant' } },
+  ];
+  const tensorRun = (config: OptimizerConfig, opt: Optimizer, from: number[], steps: number[][]) => {
+    const params = new Map([['a', tf.variable(tf.tensor1d(from.slice(0, 2)))], ['b', tf.variable(tf.tensor1d(from.slice(2)))]]);
+    for (const g of steps) {
+      const grads = new Map([['a', tf.tensor1d(g.slice(0, 2))], ['b', tf.tensor1d(g.slice(2))]]);
+      opt.apply(params, grads, config.learningRate);
+      tf.dispose([...grads.values()]);
+    }
+    const out = [...params.get('a')!.dataSync(), ...params.get('b')!.dataSync()];
+    tf.dispose([...params.values()]);
+    return { out, params };
+  };
+  for (const config of configs) {
+    const what = `${config.type} ${JSON.stringify(config)}`;
+    const flat = makeFlatOptimizer(config, layout);
+    const theta = Float32Array.from(start);
+    for (const g of gradients) flat.apply(theta, Float32Array.from(g), config.learningRate);
+    const tensor = makeOptimizer(config);
+    const { out: want } = tensorRun(config, tensor, start, gradients);
+    tensor.dispose();
+    close(Array.from(theta), want, `flat ${what}`);
+    assert.equal(flat.step, gradients.length);
+
+    // Stop the flat one after two steps; continue as the tensor one (and as a flat one) from its state.
+    const first = makeFlatOptimizer(config, layout);
+    const half = Float32Array.from(start);
+    for (const g of gradients.slice(0, 2)) first.apply(half, Float32Array.from(g), config.learningRate);
+    const state = first.exportState();
+    const asTensor = makeOptimizer(config);
+    asTensor.importState(state, new Map([['a', tf.variable(tf.zeros([2]))], ['b', tf.variable(tf.zeros([1]))]]));
+    close(tensorRun(config, asTensor, Array.from(half), gradients.slice(2)).out, want, `flat → tensor ${what}`);
+    asTensor.dispose();
+    const asFlat = makeFlatOptimizer(config, layout);
+    asFlat.importState(state);
+    for (const g of gradients.slice(2)) asFlat.apply(half, Float32Array.from(g), config.learningRate);
+    assert.deepEqual(Array.from(half), Array.from(theta), `flat → flat ${what} must be exact`);
+  }
+  // A state that does not fit the layout is refused.
+  const adam = makeFlatOptimizer(configs[4], layout);
+  assert.throws(() => adam.importState({ type: 'adam', step: 1, slots: { m: { a: new Float32Array(3) } } }), /does not fit/);
+  assert.throws(() => adam.importState({ type: 'sgd', step: 1, slots: {} }), /for sgd, not adam/);
 });

@@ -77,23 +77,28 @@ test('dropout and augmentation are decided per batch, not per worker: 0, 1 and 2
   assert.ok(maxAbsDiff(plain.weights, local.weights) > 1e-3, 'dropout and augmentation made no difference');
 });
 
-test('stop, checkpoint file, resume: bit-identical weights with dropout, augmentation and SGD/RMSProp state', async () => {
-  for (const optimizer of [
-    { type: 'sgd', learningRate: 0.05, schedule: { type: 'cosine', finalLearningRate: 5e-4 }, momentum: 0.9, nesterov: true },
-    { type: 'rmsprop', learningRate: 1e-3, schedule: { type: 'step', every: 4, factor: 0.5 }, rho: 0.9, momentum: 0.5, epsilon: 1e-7 },
+test('stop, checkpoint file, resume: bit-identical weights with dropout, augmentation and SGD/RMSProp state, in this thread and on 2 workers', async () => {
+  for (const [workers, optimizer] of [
+    [0, { type: 'sgd', learningRate: 0.05, schedule: { type: 'cosine', finalLearningRate: 5e-4 }, momentum: 0.9, nesterov: true }],
+    [0, { type: 'rmsprop', learningRate: 1e-3, schedule: { type: 'step', every: 4, factor: 0.5 }, rho: 0.9, momentum: 0.5, epsilon: 1e-7 }],
+    [2, { type: 'sgd', learningRate: 0.05, schedule: { type: 'cosine', finalLearningRate: 5e-4 }, momentum: 0.9, nesterov: true }],
+    [2, { type: 'rmsprop', learningRate: 1e-3, schedule: { type: 'step', every: 4, factor: 0.5 }, rho: 0.9, momentum: 0.5, epsilon: 1e-7 }],
   ] as const) {
     const run = regularised(optimizer, 12);
+    // With workers the update runs on the shared flat weights (flat.ts): its state must resume exactly too.
+    const pool = workers > 0 ? await GradientPool.start(run.network, workers, 'wasm') : undefined;
     const data = { train: subset(mnist.train, 0, 640), validation: subset(mnist.validation, 0, 100) };
     const straight = initParams(run.network, new Rng(run.train.seed));
-    await train(run, straight, data);
+    await train(run, straight, data, {}, { pool });
 
-    const out = join(dir, optimizer.type);
+    const out = join(dir, `${optimizer.type}-${workers}`);
     await mkdir(out);
     const first = initParams(run.network, new Rng(run.train.seed));
     let steps = 0;
     const stopped = await train(run, first, data, { onStep: () => steps++ }, {
+      pool,
       shouldStop: () => steps === 5,
-      onCheckpoint: (state: TrainState) => writeCheckpoint(out, { run, preset: 'test', dataset: 'mnist', backend: 'wasm', workers: 0, checkpointEvery: 0, params: first, state }),
+      onCheckpoint: (state: TrainState) => writeCheckpoint(out, { run, preset: 'test', dataset: 'mnist', backend: 'wasm', workers, checkpointEvery: 0, params: first, state }),
     });
     assert.equal(stopped.stopped, true);
     disposeParams(first);
@@ -103,8 +108,9 @@ test('stop, checkpoint file, resume: bit-identical weights with dropout, augment
     assert.equal(c.header.dataset, 'mnist');
     assert.deepEqual(Object.keys(c.state.optimizer.slots).sort(), optimizer.type === 'sgd' ? ['velocity'] : ['mom', 'ms']);
     const resumed = paramsFrom(run.network, new Map([...c.weights].map(([name, v]) => [name, tf.tensor(v, straight.get(name)!.shape)])));
-    await train(run, resumed, data, {}, { resume: c.state });
-    assert.deepEqual(Buffer.from(flattenParams(run.network, resumed).buffer), Buffer.from(flattenParams(run.network, straight).buffer), `${optimizer.type}: resumed weights differ`);
+    await train(run, resumed, data, {}, { resume: c.state, pool });
+    await pool?.close();
+    assert.deepEqual(Buffer.from(flattenParams(run.network, resumed).buffer), Buffer.from(flattenParams(run.network, straight).buffer), `${optimizer.type}, ${workers} workers: resumed weights differ`);
     disposeParams(resumed);
     disposeParams(straight);
   }
