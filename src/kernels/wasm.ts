@@ -7,13 +7,16 @@
  * `tf.matMul` train on wasm through ordinary autodiff:
  *
  * - Conv2DBackpropFilter: dW is itself a convolution. Treat the padded input as Cin images of B channels
- *   and dy as an Ho x Wo filter from B to Cout channels; XNNPACK's forward conv does the rest.
+ *   and dy as an Ho x Wo filter from B to Cout channels; XNNPACK's forward conv does the rest. For filters with
+ *   few taps (kh·kw·Cin ≤ 64, the first layer) one matrix product of the transposed patches with dy instead.
  * - Conv2DBackpropInput (stride 1): dx is the correlation of dy with the 180°-rotated filter, again a
  *   forward conv (with explicit padding so asymmetric SAME padding is exact).
  * - MaxPoolGrad: a direct loop over the wasm heap that routes each dy to the first maximum of its window,
  *   exactly as TensorFlow's CPU kernel does (ties matter: on a blank background every value in a window
  *   is equal to the bias).
- * - BatchMatMul with a transposed operand: transpose first, then the fast non-transposed kernel.
+ * - BatchMatMul with a transposed operand: transpose first (the smaller side), then the fast non-transposed kernel.
+ * - Sum over leading axes (bias gradients) without the stock kernel's transpose, and Identity (tfjs clones every
+ *   tensor it saves for the backward pass) without a copy.
  *
  * Any configuration a fast path does not cover falls back to the stock kernel (or, for the filter
  * gradient, to a dilated-conv formulation that covers every stride), never to a wrong answer.
@@ -42,6 +45,10 @@ export function installWasmGradients(): void {
   replace('Conv2DBackpropInput', (args) => conv2DBackpropInput(args as never, original.conv2DBackpropInput));
   replace('MaxPoolGrad', (args) => maxPoolGrad(args as never, original.maxPoolGrad));
   replace('BatchMatMul', (args) => batchMatMul(args as never, original.batchMatMul));
+  const stockSum = stock('Sum');
+  replace('Sum', (args) => sum(args as never, stockSum));
+  const stockIdentity = stock('Identity');
+  replace('Identity', (args) => identity(args as never, stockIdentity));
 }
 
 function replace(kernelName: string, kernelFunc: KernelFunc): void {
@@ -105,6 +112,10 @@ export function conv2DBackpropFilter({ inputs, attrs, backend }: BackpropFilterA
   const { x, dy } = inputs;
   if (!isNhwc(attrs.dataFormat)) throw new Error('convlab: Conv2DBackpropFilter on wasm supports NHWC only');
   const info = conv2DInfo(x.shape, attrs.filterShape, attrs);
+  const few = info.filterHeight * info.filterWidth * info.inChannels <= IM2COL_MAX_TAPS;
+  if (few && x.dtype === 'float32' && dy.dtype === 'float32' && info.batchSize * info.outHeight * info.outWidth * info.outChannels > 0) {
+    return conv2DBackpropFilterIm2col(backend, x, dy, info);
+  }
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight: ho, outWidth: wo } = info;
   const { top, left } = info.padInfo as Pad;
 
@@ -130,6 +141,103 @@ export function conv2DBackpropFilter({ inputs, attrs, backend }: BackpropFilterA
   free(backend, xt, dyt, dwT);
   if (xp !== x) free(backend, xp);
   return dw;
+}
+
+/**
+ * Few taps per output channel (conv1: 5x5x1 = 25): the forward-conv trick would be a huge "filter" with only
+ * kh·kw·Cin outputs per channel, which XNNPACK runs slowly. Instead build the patches transposed,
+ * Pᵀ [kh·kw·Cin, B·Ho·Wo], straight from x, and take one matrix product Pᵀ × dy, dy viewed as [B·Ho·Wo, Cout]
+ * (no transpose of dy): dW [kh·kw·Cin, Cout] is already in [kh,kw,Cin,Cout] order.
+ */
+export const IM2COL_MAX_TAPS = 64;
+
+function conv2DBackpropFilterIm2col(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: nb, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo, outChannels: cout } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { top, left } = info.padInfo as Pad;
+  const taps = kh * kw * c;
+  const m = nb * ho * wo;
+  const pt = backend.makeOutput([1, taps, m], 'float32');
+  const src = heap(backend, x);
+  const dst = heap(backend, pt);
+  if (c === 1 && sh === 1 && sw === 1 && ho === h && wo === w) im2colShifted(src, dst, nb, h, w, kh, kw, top, left);
+  else im2colTransposed(src, dst, info);
+  const dy3 = run(backend, 'Reshape', { x: dy }, { shape: [1, m, cout] });
+  const dw = run(backend, 'BatchMatMul', { a: pt, b: dy3 }, { transposeA: false, transposeB: false });
+  free(backend, pt, dy3);
+  dw.shape = [kh, kw, c, cout];
+  return dw;
+}
+
+/** Pᵀ[(i,j,c), (n,oy,ox)] = x[n, oy·sh + i − top, ox·sw + j − left, c], 0 outside the image. */
+function im2colTransposed(src: Float32Array, dst: Float32Array, info: tf.backend_util.Conv2DInfo): void {
+  const { batchSize: nb, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
+  const { top, left } = info.padInfo as Pad;
+  let d = 0;
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      // Output columns ox whose input column ox·sw + j − left lies inside the image: [x0, x1).
+      const x0 = Math.min(wo, Math.max(0, Math.ceil((left - j) / sw)));
+      const x1 = Math.max(x0, Math.min(wo, Math.floor((w - 1 + left - j) / sw) + 1));
+      for (let ch = 0; ch < c; ch++) {
+        for (let n = 0; n < nb; n++) {
+          for (let oy = 0; oy < ho; oy++) {
+            const iy = oy * sh + i - top;
+            if (iy < 0 || iy >= h) {
+              dst.fill(0, d, d + wo);
+              d += wo;
+              continue;
+            }
+            for (let ox = 0; ox < x0; ox++) dst[d++] = 0;
+            let s = ((n * h + iy) * w + x0 * sw + j - left) * c + ch;
+            const step = sw * c;
+            for (let ox = x0; ox < x1; ox++, s += step) dst[d++] = src[s];
+            for (let ox = x1; ox < wo; ox++) dst[d++] = 0;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The same for one input channel, stride 1 and an output as large as the input (SAME padding): row (i,j) of Pᵀ
+ * is the whole batch shifted by (i − top)·w + (j − left) elements, so copy it in one piece (a memmove) and
+ * zero the positions whose source pixel lies outside its image (border rows and columns).
+ */
+function im2colShifted(src: Float32Array, dst: Float32Array, nb: number, h: number, w: number, kh: number, kw: number, top: number, left: number): void {
+  const size = nb * h * w;
+  for (let i = 0; i < kh; i++) {
+    const dyOff = i - top;
+    const y0 = Math.max(0, -dyOff); // valid output rows [y0, y1) of each image
+    const y1 = Math.min(h, h - dyOff);
+    for (let j = 0; j < kw; j++) {
+      const dxOff = j - left;
+      const x0 = Math.max(0, -dxOff);
+      const x1 = Math.min(w, w - dxOff);
+      const row = (i * kw + j) * size;
+      const shift = dyOff * w + dxOff;
+      // dst[row + q] = src[q + shift] wherever q + shift lies inside x; everything else is zeroed below.
+      const q0 = Math.max(0, -shift);
+      const q1 = Math.min(size, size - shift);
+      if (q1 > q0) dst.set(src.subarray(q0 + shift, q1 + shift), row + q0);
+      for (let n = 0; n < nb; n++) {
+        const img = row + n * h * w;
+        if (y1 <= y0 || x1 <= x0) {
+          dst.fill(0, img, img + h * w);
+          continue;
+        }
+        dst.fill(0, img, img + y0 * w);
+        dst.fill(0, img + y1 * w, img + h * w);
+        for (let y = y0; y < y1; y++) {
+          const r = img + y * w;
+          for (let x = 0; x < x0; x++) dst[r + x] = 0;
+          for (let x = x1; x < w; x++) dst[r + x] = 0;
+        }
+      }
+    }
+  }
 }
 
 /** Zero-pads (positive amounts) or crops (negative amounts) the spatial dims of an NHWC tensor. */
@@ -280,35 +388,33 @@ export function maxPoolGrad(args: MaxPoolGradArgs, fallback: KernelFunc | undefi
 }
 
 /**
- * The lesson's pool (2x2, stride 2, even sizes): windows tile the input exactly, so every input element
- * is written once (no zero fill, no accumulation). `rows` = batch x output rows.
+ * The lesson's pool (2x2, stride 2, even sizes): windows tile the input exactly, so zero dx in one fill (a
+ * memset) and write each window's gradient once. `rows` = batch x output rows. (Zeroing the four elements
+ * of each window in the loop, or a branch-free selection, measured slower.)
  */
 function maxPoolGrad2x2(xv: Float32Array, gv: Float32Array, dv: Float32Array, rows: number, wo: number, c: number): void {
   const rowStride = 2 * wo * c; // one input row
+  dv.fill(0);
+  let g = 0;
   for (let r = 0; r < rows; r++) {
-    for (let ox = 0; ox < wo; ox++) {
-      const g = (r * wo + ox) * c;
-      const p00 = 2 * r * rowStride + 2 * ox * c;
-      for (let ch = 0; ch < c; ch++) {
-        const i0 = p00 + ch;
-        const i1 = i0 + c;
-        const i2 = i0 + rowStride;
-        const i3 = i2 + c;
-        const a = xv[i0];
-        const b = xv[i1];
-        const d = xv[i2];
-        const e = xv[i3];
+    let i0 = 2 * r * rowStride;
+    for (let ox = 0; ox < wo; ox++, i0 += c) {
+      for (let ch = 0; ch < c; ch++, i0++, g++) {
         // First maximum in row-major order, as TensorFlow's kernel (ties go to the earliest).
         let at = i0;
-        let best = a;
-        if (b > best) (best = b), (at = i1);
-        if (d > best) (best = d), (at = i2);
-        if (e > best) (best = e), (at = i3);
-        dv[i0] = 0;
-        dv[i1] = 0;
-        dv[i2] = 0;
-        dv[i3] = 0;
-        dv[at] = gv[g + ch];
+        let best = xv[i0];
+        const b = xv[i0 + c];
+        if (b > best) {
+          best = b;
+          at = i0 + c;
+        }
+        const d = xv[i0 + rowStride];
+        if (d > best) {
+          best = d;
+          at = i0 + rowStride;
+        }
+        if (xv[i0 + rowStride + c] > best) at = i0 + rowStride + c;
+        dv[at] = gv[g];
       }
     }
   }
@@ -328,6 +434,20 @@ export function batchMatMul(args: BatchMatMulArgs, original: KernelFunc | undefi
   const { inputs, attrs, backend } = args;
   const { transposeA, transposeB } = attrs;
   if (!transposeA && !transposeB) return original(args as never) as TensorInfo;
+  if (!transposeA && transposeB && inputs.a.shape.length === 2 && inputs.b.shape.length === 2) {
+    // a [M,K] × bᵀ, b [N,K]. Transposing b costs N·K element moves, and XNNPACK packs the right operand (N·K
+    // more). (a × bᵀ)ᵀ = b × aᵀ moves M·K twice and M·N once instead: far less when M is small, as for the
+    // dense layers' input gradient (dy [64,128] × W[1764,128]ᵀ).
+    const [m, k] = inputs.a.shape;
+    const n = inputs.b.shape[0];
+    if (2 * m * k + m * n < 2 * n * k) {
+      const at = transpose(backend, inputs.a, [1, 0]);
+      const outT = original({ inputs: { a: inputs.b, b: at }, attrs: { transposeA: false, transposeB: false }, backend } as never) as TensorInfo;
+      const out = transpose(backend, outT, [1, 0]);
+      free(backend, at, outT);
+      return out;
+    }
+  }
   const swapLast = (t: TensorInfo) => {
     const perm = t.shape.map((_, i) => i);
     const r = perm.length;
@@ -340,4 +460,79 @@ export function batchMatMul(args: BatchMatMulArgs, original: KernelFunc | undefi
   if (a !== inputs.a) free(backend, a);
   if (b !== inputs.b) free(backend, b);
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sum over leading axes (a broadcast bias add's gradient: [B,H,W,C] → [C]). The stock kernel transposes the
+// reduced axes innermost first; summing rows of the [M, C] view needs no transpose.
+
+interface SumArgs {
+  inputs: { x: TensorInfo };
+  attrs: { axis: number | number[]; keepDims: boolean };
+  backend: BackendWasm;
+}
+
+export function sum(args: SumArgs, fallback: KernelFunc | undefined): TensorInfo {
+  if (fallback === undefined) throw new Error('convlab: wasm Sum kernel missing');
+  const { inputs, attrs, backend } = args;
+  const { x } = inputs;
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(attrs.axis, x.shape);
+  const sorted = [...new Set(axes)].sort((a, b) => a - b);
+  const k = sorted.length;
+  // Only float32, only the axes 0..k−1 with at least one axis kept, and something to add up.
+  if (x.dtype !== 'float32' || k === 0 || k >= rank || sorted[k - 1] !== k - 1) return fallback(args as never) as TensorInfo;
+  const m = x.shape.slice(0, k).reduce((a, b) => a * b, 1);
+  const cols = x.shape.slice(k).reduce((a, b) => a * b, 1);
+  if (m < 2 || cols === 0) return fallback(args as never) as TensorInfo;
+  const outShape = attrs.keepDims ? [...x.shape.slice(0, k).map(() => 1), ...x.shape.slice(k)] : x.shape.slice(k);
+  const out = backend.makeOutput(outShape, 'float32');
+  const xv = heap(backend, x);
+  const ov = heap(backend, out);
+  sumRows(xv, ov, m, cols);
+  return out;
+}
+
+/**
+ * out[j] = Σ_r x[r·cols + j]. Eight rows per pass into float64 accumulators: a float32 accumulator array costs
+ * a conversion per load and store and ran 3x slower (≈2.5 ns per element).
+ */
+function sumRows(xv: Float32Array, ov: Float32Array, m: number, cols: number): void {
+  const acc = new Float64Array(cols);
+  const c2 = 2 * cols;
+  const c3 = 3 * cols;
+  const c4 = 4 * cols;
+  const c5 = 5 * cols;
+  const c6 = 6 * cols;
+  const c7 = 7 * cols;
+  let r = 0;
+  let p = 0;
+  for (; r + 8 <= m; r += 8, p += c7) {
+    for (let j = 0; j < cols; j++, p++) acc[j] += xv[p] + xv[p + cols] + xv[p + c2] + xv[p + c3] + xv[p + c4] + xv[p + c5] + xv[p + c6] + xv[p + c7];
+  }
+  for (; r < m; r++) {
+    for (let j = 0; j < cols; j++, p++) acc[j] += xv[p];
+  }
+  ov.set(acc);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Identity: tfjs-core clones every tensor it saves for the backward pass (engine.saveTensorsForBackwardMode)
+// and the stock wasm kernel copies the data each time. Tensors are immutable, so share the buffer instead
+// (reference counted, as the wasm Reshape and the cpu backend's Identity do).
+
+interface IdentityArgs {
+  inputs: { x: TensorInfo };
+  backend: BackendWasm;
+}
+
+export function identity(args: IdentityArgs, fallback: KernelFunc | undefined): TensorInfo {
+  const { inputs, backend } = args;
+  const { x } = inputs;
+  if (x.dtype === 'string') {
+    if (fallback === undefined) throw new Error('convlab: wasm Identity kernel missing');
+    return fallback(args as never) as TensorInfo;
+  }
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }

@@ -72,6 +72,15 @@ const convCases: ConvCase[] = [
   { x: [2, 13, 10, 1], k: 3, cout: 2, stride: 3, pad: 'same' }, // stride skips the last rows
   { x: [1, 5, 5, 2], k: 1, cout: 2, stride: 1, pad: 'valid' }, // 1x1
   { x: [2, 4, 4, 3], k: 5, cout: 2, stride: 1, pad: 'same' }, // filter larger than the image
+  // Filter gradient by im2col (kh·kw·Cin ≤ 64): one input channel, stride 1, SAME is the shifted-copy path.
+  { x: [3, 9, 8, 1], k: 4, kw: 2, cout: 3, stride: 1, pad: 'same' }, // one channel, even kernel: asymmetric padding
+  { x: [2, 3, 4, 1], k: 5, cout: 2, stride: 1, pad: 'same' }, // one channel, filter larger than the image
+  { x: [2, 7, 6, 1], k: 3, cout: 2, stride: 1, pad: 'valid' }, // one channel, VALID: general im2col
+  { x: [2, 9, 9, 1], k: 3, cout: 2, stride: 2, pad: 'same' }, // one channel, strided: general im2col
+  { x: [2, 6, 5, 7], k: 3, cout: 3, stride: 1, pad: 'same' }, // 63 taps: general im2col
+  // Above the im2col limit: the forward-conv trick.
+  { x: [2, 6, 5, 8], k: 3, cout: 3, stride: 1, pad: 'same' }, // 72 taps
+  { x: [2, 11, 11, 8], k: 3, cout: 4, stride: 2, pad: 'same' }, // 72 taps, strided
 ];
 
 for (const c of convCases) {
@@ -150,6 +159,90 @@ for (const [ta, tb] of [
     });
   });
 }
+
+test('matMul with the shapes of dense layers (small batch, transposed operand wider than tall): wasm matches cpu', async () => {
+  // dx = dy × Wᵀ with few rows takes the (b × aᵀ)ᵀ path; the other shapes keep transposing b.
+  for (const [m, k, n] of [
+    [4, 9, 50],
+    [3, 6, 40],
+    [40, 6, 3],
+    [1, 17, 23],
+  ]) {
+    const as = random(m * k);
+    const bs = random(n * k);
+    const rs = random(m * n);
+    await agree(`matMul ${m}x${k} · (${n}x${k})ᵀ`, () => {
+      const a = tf.tensor2d(as, [m, k]);
+      const b = tf.tensor2d(bs, [n, k]);
+      const r = tf.tensor2d(rs, [m, n]);
+      const [da, db] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.matMul(p as tf.Tensor2D, q as tf.Tensor2D, false, true), r)))([a, b]);
+      // and the untransposed product whose gradient multiplies by a transposed operand
+      const bt = tf.tensor2d(bs, [k, n]);
+      const [da2, db2] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.matMul(p as tf.Tensor2D, q as tf.Tensor2D), r)))([a, bt]);
+      return [tf.matMul(a, b, false, true), da, db, da2, db2];
+    });
+  }
+});
+
+test('sum over leading axes (fast path) and every other reduction (stock kernel): wasm matches cpu', async () => {
+  const cases: { shape: number[]; axis: number | number[]; keepDims?: boolean; dtype?: 'float32' | 'int32' }[] = [
+    { shape: [4, 28, 28, 16], axis: [0, 1, 2] }, // a conv bias gradient
+    { shape: [5, 7, 3, 9], axis: [2, 0, 1] }, // axes in any order
+    { shape: [5, 7, 3, 9], axis: [-4, -3, -2], keepDims: true },
+    { shape: [64, 128], axis: 0 }, // a dense bias gradient
+    { shape: [13, 3], axis: [0], keepDims: true },
+    { shape: [9, 4, 5], axis: [0, 1] },
+    { shape: [1, 6], axis: 0 }, // one row: stock kernel
+    { shape: [5, 7, 3, 9], axis: [1, 2] }, // not leading: stock kernel
+    { shape: [5, 7, 3, 9], axis: [0, 2] }, // not contiguous: stock kernel
+    { shape: [5, 7, 3], axis: [0, 1, 2] }, // everything: stock kernel
+    { shape: [6, 4], axis: 0, dtype: 'int32' }, // int32: stock kernel
+    { shape: [0, 4], axis: 0 }, // empty
+  ];
+  for (const c of cases) {
+    const n = size(c.shape);
+    const values = c.dtype === 'int32' ? Float32Array.from(random(n), (v) => Math.round(v * 50)) : random(n);
+    await agree(`sum ${c.shape.join('x')} axis ${c.axis}${c.keepDims ? ' keepDims' : ''} ${c.dtype ?? 'float32'}`, () => {
+      const x = tf.tensor(values, c.shape, c.dtype ?? 'float32');
+      const y = tf.sum(x, c.axis, c.keepDims);
+      const axes = tf.util.parseAxisParam(c.axis, c.shape);
+      const shape = c.keepDims ? c.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : c.shape.filter((_, i) => !axes.includes(i));
+      assert.deepEqual(y.shape, shape);
+      return [tf.cast(y, 'float32')];
+    }, 1e-5);
+  }
+  // The bias gradient of a broadcast add goes through it.
+  const xs = random(3 * 5 * 4 * 6);
+  const bs = random(6);
+  const rs = random(3 * 5 * 4 * 6);
+  await agree('add bias gradient', () => {
+    const [dx, db] = tf.grads((x: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.add(x, b), tf.tensor(rs, [3, 5, 4, 6]))))([tf.tensor(xs, [3, 5, 4, 6]), tf.tensor(bs, [6])]);
+    return [dx, db];
+  });
+});
+
+test('wasm: a clone shares its data and outlives the original; no buffer leaks', async () => {
+  await useBackend('wasm');
+  const backend = tf.engine().backend;
+  const before = backend.numDataIds();
+  const a = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const b = tf.clone(a);
+  a.dispose();
+  assert.deepEqual(Array.from(b.dataSync()), [1, 2, 3, 4]);
+  const v = tf.variable(b);
+  b.dispose();
+  const next = tf.tidy(() => tf.add(v, 1));
+  v.assign(next);
+  next.dispose();
+  assert.deepEqual(Array.from(v.dataSync()), [2, 3, 4, 5]);
+  v.dispose();
+  assert.equal(backend.numDataIds(), before);
+  const s = tf.tensor(['x', 'y']);
+  const sc = tf.clone(s); // strings are copied by the stock kernel
+  s.dispose();
+  assert.deepEqual(sc.arraySync(), ['x', 'y']);
+  sc.dispose();
+});
 
 /**
  * Directional numerical check: for a random direction d, (f(θ+εd) − f(θ−εd)) / 2ε ≈ ∇f(θ)·d.
