@@ -24,6 +24,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { simdModuleBase64 } from './simd-module.ts';
 
 type TensorInfo = tf.TensorInfo;
 type KernelFunc = tf.KernelConfig['kernelFunc'];
@@ -353,7 +354,9 @@ export function maxPoolGrad(args: MaxPoolGradArgs, fallback: KernelFunc | undefi
   const gv = heap(backend, dy);
   const dv = heap(backend, dx);
   if (fh === 2 && fw === 2 && sh === 2 && sw === 2 && top === 0 && left === 0 && h % 2 === 0 && w % 2 === 0) {
-    maxPoolGrad2x2(xv, gv, dv, nb * ho, wo, c);
+    const simd = c % 4 === 0 && nb * ho * wo > 0 ? simdKernels(backend) : undefined;
+    if (simd) simd.maxPoolGrad2x2(xv.byteOffset, gv.byteOffset, dv.byteOffset, nb * ho, wo, c);
+    else maxPoolGrad2x2(xv, gv, dv, nb * ho, wo, c);
     return dx;
   }
   dv.fill(0);
@@ -385,6 +388,35 @@ export function maxPoolGrad(args: MaxPoolGradArgs, fallback: KernelFunc | undefi
     }
   }
   return dx;
+}
+
+/** The kernels of simd.wat, instantiated on the backend's own memory; undefined where that is not possible. */
+interface SimdKernels {
+  maxPoolGrad2x2(x: number, dy: number, dx: number, rows: number, wo: number, c: number): void;
+}
+let simd: SimdKernels | null | undefined;
+let simdAllowed = true;
+
+/** Turns the SIMD kernels off (or back on): tests and benchmarks compare them with the JavaScript loops. */
+export function allowSimdKernels(allowed: boolean): void {
+  simdAllowed = allowed;
+}
+
+function simdKernels(backend: BackendWasm): SimdKernels | undefined {
+  if (!simdAllowed) return undefined;
+  if (simd === undefined) {
+    simd = null;
+    const memory = (backend.wasm as unknown as { asm?: { memory?: unknown } }).asm?.memory;
+    if (memory instanceof WebAssembly.Memory) {
+      try {
+        const bytes = Uint8Array.from(atob(simdModuleBase64), (ch) => ch.charCodeAt(0));
+        simd = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports as unknown as SimdKernels;
+      } catch {
+        simd = null; // no wasm SIMD here: the JavaScript loops below are the fallback
+      }
+    }
+  }
+  return simd ?? undefined;
 }
 
 /**

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend, type BackendName } from '../../src/backend.ts';
 import { Rng } from '../../src/data/batches.ts';
+import { readFile } from 'node:fs/promises';
+import { allowSimdKernels } from '../../src/kernels/wasm.ts';
 
 const rng = new Rng(7);
 const random = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale);
@@ -119,6 +121,8 @@ const poolCases: PoolCase[] = [
   { x: [2, 9, 8, 2], size: 3, stride: 2, pad: 'valid' }, // overlapping windows
   { x: [2, 9, 9, 2], size: 3, stride: 1, pad: 'same' },
   { x: [2, 8, 8, 4], size: 2, stride: 2, pad: 'same', ties: true }, // flat regions: TensorFlow routes to the first max
+  { x: [3, 6, 10, 12], size: 2, stride: 2, pad: 'same', ties: true }, // SIMD path, 3 groups of 4 channels
+  { x: [2, 6, 6, 6], size: 2, stride: 2, pad: 'same', ties: true }, // 2x2 but channels not a multiple of 4: JavaScript loop
 ];
 
 for (const c of poolCases) {
@@ -286,10 +290,11 @@ for (const backend of ['cpu', 'wasm'] as const) {
   });
 
   test(`${backend}: maxPool, relu, matMul and softmax cross-entropy gradients match numerical differences`, async () => {
-    // Distinct values 0.05 apart, so a ±1e-3 step never changes which element of a window is the maximum.
+    // Distinct values 0.05 apart, so a ±1e-2 step along a direction in [-1, 1] never changes which element of a
+    // window is the maximum. (A smaller step drowns in float32 round-off: f is a sum of squares near 400.)
     const distinct = Float32Array.from(shuffled(2 * 6 * 6 * 3), (i) => (i - 100) * 0.05);
     await checkNumerically(backend, 'maxPool', [[2, 6, 6, 3]], (x) => tf.sum(tf.square(tf.maxPool(x as tf.Tensor4D, 2, 2, 'same'))), {
-      eps: 1e-3,
+      eps: 1e-2,
       values: [distinct],
     });
     await checkNumerically(backend, 'relu(matMul)', [[4, 6], [6, 5]], (a, b) => tf.sum(tf.square(tf.relu(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D)))));
@@ -298,3 +303,33 @@ for (const backend of ['cpu', 'wasm'] as const) {
     labels.dispose();
   });
 }
+
+test('wasm: the SIMD max-pool gradient is bit-identical to the JavaScript loop, ties and all', async () => {
+  await useBackend('wasm');
+  // Values from {-1, 0, 1}: most windows have ties, some have all four equal.
+  const shape: [number, number, number, number] = [5, 12, 8, 20];
+  const xs = Float32Array.from(random(size(shape)), (v) => Math.round(v));
+  const rs = random(size([5, 6, 4, 20]));
+  const run = () =>
+    tf.tidy(() => {
+      const r = tf.tensor(rs, [5, 6, 4, 20]);
+      return tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, 2, 2, 'same'), r)))(tf.tensor4d(xs, shape)).dataSync();
+    });
+  const simd = run();
+  allowSimdKernels(false);
+  try {
+    const js = run();
+    assert.deepEqual(Buffer.from(simd.buffer), Buffer.from(js.buffer));
+    // Sanity: exactly one non-zero (the dy) per window and channel, and the whole dy routed.
+    const nonZero = Array.from(simd).filter((v) => v !== 0).length;
+    assert.equal(nonZero, rs.filter((v) => v !== 0).length);
+  } finally {
+    allowSimdKernels(true);
+  }
+});
+
+test('the committed SIMD module is assembled from src/kernels/simd.wat', async () => {
+  const { assemble } = await import('../../scripts/build-wasm.ts');
+  const committed = await readFile(new URL('../../src/kernels/simd-module.ts', import.meta.url), 'utf8');
+  assert.equal(committed, await assemble(), 'run npm run build:wasm');
+});
