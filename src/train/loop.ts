@@ -147,7 +147,7 @@ export async function train(
     ? BatchSampler.fromState(data.train, cfg.batchSize, resume.sampler)
     : new BatchSampler(data.train, cfg.batchSize, new Rng(cfg.seed + 1));
   const pool = options.pool;
-  // With workers the weights live in the pool's shared buffer and the update runs on it directly (flat.ts);
+  // With workers the weights live in the pool (published to its workers) and the update runs on them directly (flat.ts);
   // `params` is brought up to date whenever someone outside the loop may read it (checkpoint, the end).
   const optimizer: Optimizer | FlatOptimizer = pool ? makeFlatOptimizer(cfg.optimizer, paramLayout(net)) : makeOptimizer(cfg.optimizer);
   if (resume) {
@@ -156,7 +156,7 @@ export async function train(
   }
   if (pool) pool.publish(flattenParams(net, params));
   const syncParams = () => {
-    if (pool) assignFlat(net, params, pool.params);
+    if (pool) assignFlat(net, params, pool.weights);
   };
   const validate = async () => (pool ? evaluateOnPool(net, pool, data.validation) : evaluate(net, params, data.validation));
   const dropout = hasDropout(net);
@@ -265,10 +265,11 @@ function localStep(net: NetworkConfig, params: Params, optimizer: Optimizer, x: 
   return result;
 }
 
-/** One step on the worker pool: the workers' gradients, then the update of the shared weights in place. */
+/** One step on the worker pool: the workers' gradients, the update of the pool's weights in place, publish. */
 async function parallelStep(pool: GradientPool, optimizer: FlatOptimizer, images: Float32Array, labels: Uint8Array, lr: number, masks?: MaskArrays) {
   const step = await pool.step(images, labels, masks);
-  optimizer.apply(pool.params, step.grads, lr);
+  optimizer.apply(pool.weights, step.grads, lr);
+  pool.publish();
   return { loss: step.loss, correct: step.correct };
 }
 
