@@ -18,7 +18,7 @@ import { Sgd } from './sgd.ts';
 import { scheduledRate, type Optimizer, type OptimizerState } from './optimizer.ts';
 import { drawDropoutMasks, hasDropout, maskTensors, type MaskArrays } from './dropout.ts';
 import type { GradientPool } from './parallel.ts';
-import { makeFlatOptimizer, paramLayout, type FlatOptimizer } from './flat.ts';
+import { paramLayout } from './flat.ts';
 
 /** Streams of per-step randomness: Rng.derive(seed, iteration, stream). */
 export const STREAM_AUGMENT = 1;
@@ -147,16 +147,15 @@ export async function train(
     ? BatchSampler.fromState(data.train, cfg.batchSize, resume.sampler)
     : new BatchSampler(data.train, cfg.batchSize, new Rng(cfg.seed + 1));
   const pool = options.pool;
-  // With workers the weights live in the pool (published to its workers) and the update runs on them directly (flat.ts);
+  // With workers the weights live in the pool's shared memory and the workers update them (parallel.ts);
   // `params` is brought up to date whenever someone outside the loop may read it (checkpoint, the end).
-  const optimizer: Optimizer | FlatOptimizer = pool ? makeFlatOptimizer(cfg.optimizer, paramLayout(net)) : makeOptimizer(cfg.optimizer);
-  if (resume) {
-    if (pool) (optimizer as FlatOptimizer).importState(resume.optimizer);
-    else (optimizer as Optimizer).importState(resume.optimizer, params);
-  }
-  if (pool) pool.publish(flattenParams(net, params));
+  const optimizer = pool ? undefined : makeOptimizer(cfg.optimizer);
+  if (pool) {
+    pool.publish(flattenParams(net, params));
+    await pool.useOptimizer(cfg.optimizer, resume?.optimizer);
+  } else if (resume) optimizer!.importState(resume.optimizer, params);
   const syncParams = () => {
-    if (pool) assignFlat(net, params, pool.weights);
+    if (pool) assignFlat(net, params, pool.readWeights());
   };
   const validate = async () => (pool ? evaluateOnPool(net, pool, data.validation) : evaluate(net, params, data.validation));
   const dropout = hasDropout(net);
@@ -167,10 +166,10 @@ export async function train(
   let done = resume?.iteration ?? 0;
   let stopped = false;
 
-  const state = (): TrainState => ({
+  const state = async (): Promise<TrainState> => ({
     iteration: done,
     sampler: sampler.state(),
-    optimizer: optimizer.exportState(),
+    optimizer: pool ? await pool.optimizerState() : optimizer!.exportState(),
     history: [...history],
     trainMs,
     interval: { ...interval },
@@ -190,8 +189,8 @@ export async function train(
 
       // --- forward, backward, update
       const { loss: lossNumber, correct: correctNumber } = pool
-        ? await parallelStep(pool, optimizer as FlatOptimizer, batch.images, batch.labels, lr, masks)
-        : localStep(net, params, optimizer as Optimizer, imagesTensor(batch.images, n, data.train), batch.labels, lr, masks);
+        ? await pool.step(batch.images, batch.labels, lr, masks)
+        : localStep(net, params, optimizer!, imagesTensor(batch.images, n, data.train), batch.labels, lr, masks);
       const dt = performance.now() - t0;
       if (!Number.isFinite(lossNumber)) {
         throw new TrainingError(
@@ -232,12 +231,12 @@ export async function train(
       const every = options.checkpointEvery ?? 0;
       if (options.onCheckpoint && (stopped || (every > 0 && iteration % every === 0 && !last))) {
         syncParams();
-        await options.onCheckpoint(state());
+        await options.onCheckpoint(await state());
       }
       if (stopped) break;
     }
   } finally {
-    if (!pool) (optimizer as Optimizer).dispose();
+    optimizer?.dispose();
   }
   syncParams();
   if (!stopped) validation ??= await validate();
@@ -263,14 +262,6 @@ function localStep(net: NetworkConfig, params: Params, optimizer: Optimizer, x: 
   const result = { loss: loss.dataSync()[0], correct: correct.dataSync()[0] };
   tf.dispose([loss, correct]);
   return result;
-}
-
-/** One step on the worker pool: the workers' gradients, the update of the pool's weights in place, publish. */
-async function parallelStep(pool: GradientPool, optimizer: FlatOptimizer, images: Float32Array, labels: Uint8Array, lr: number, masks?: MaskArrays) {
-  const step = await pool.step(images, labels, masks);
-  optimizer.apply(pool.weights, step.grads, lr);
-  pool.publish();
-  return { loss: step.loss, correct: step.correct };
 }
 
 /** All parameters concatenated in weightSpecs order. */

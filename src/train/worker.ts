@@ -1,31 +1,43 @@
 /**
- * A training worker: its own TensorFlow.js instance holding a replica of the weights. For each request
- * it reads the current weights from shared memory, computes the gradient of its slice's mean loss and
- * writes it to its own shared gradient buffer. See parallel.ts.
+ * A training worker: its own TensorFlow.js instance holding a replica of the weights, and the optimizer
+ * state of its shard of them. For a training step it reads the current weights from shared memory,
+ * computes the gradient of its slice's mean loss into its shared gradient buffer, waits at the barrier for
+ * the other workers, then updates its shard of the shared weights. See parallel.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { useBackend } from '../backend.ts';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { useBackend } from '../backend.ts';
 import { forward, type Params } from '../model/cnn.ts';
 import { computeGradients } from './loop.ts';
 import { maskTensors } from './dropout.ts';
-import type { StepReply, StepRequest, WorkerInit } from './parallel.ts';
-import { paramLayout } from './flat.ts';
+import { ABORT, ARRIVED, FAILED, combine, shardOf, type StepReply, type StepRequest, type WorkerInit } from './parallel.ts';
+import { makeFlatOptimizer, paramLayout, type FlatOptimizer } from './flat.ts';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
-const reply = (m: StepReply) => port.postMessage(m);
+const reply = (m: StepReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+const message = (err: unknown) => (err as Error)?.message ?? String(err);
 
 try {
   await useBackend(init.backend);
   const shared = new Float32Array(init.params);
-  const grads = new Float32Array(init.grads);
+  const grads = init.grads.map((b) => new Float32Array(b));
+  const control = new Int32Array(init.control);
   const layout = paramLayout(init.net);
   const params: Params = new Map(layout.map(({ name, shape }) => [name, tf.variable(tf.zeros(shape), true)]));
   // On wasm, tensors live in the module's heap: gradients are copied straight from it to shared memory.
   const wasm = tf.getBackend() === 'wasm' ? (tf.backend() as BackendWasm) : undefined;
   const heap = (t: tf.Tensor) => wasm!.typedArrayFromHeap(t as never) as Float32Array;
+
+  // This worker's shard of the flat weights, and ordinary arrays to work on it (V8 runs loops over
+  // SharedArrayBuffer views several times slower, so shared memory is only copied in and out).
+  const [lo, hi] = shardOf(init.index, init.count, shared.length);
+  const theta = new Float32Array(hi - lo);
+  const summed = new Float32Array(hi - lo);
+  const parts = grads.map(() => new Float32Array(hi - lo));
+  let optimizer: FlatOptimizer | undefined;
+  const shardLayout = [{ name: 'shard', shape: [hi - lo], offset: 0, size: hi - lo }];
 
   /**
    * This step's weights from shared memory into the replica. Always new tensors, never writes in place:
@@ -41,35 +53,94 @@ try {
     }
   };
 
+  /** The slice's gradients into this worker's shared buffer; its loss and correct predictions. */
+  const gradients = (images: Float32Array, labels: Uint8Array, masks: Extract<StepRequest, { kind: 'train' }>['masks']): [number, number] => {
+    loadWeights();
+    const n = labels.length;
+    const out = grads[init.index];
+    return tf.tidy(() => {
+      const x = tf.tensor4d(images, [n, init.height, init.width, init.channels]);
+      const y = tf.tensor1d(labels, 'int32');
+      const g = computeGradients(init.net, params, x, y, masks && maskTensors(init.net, masks, n));
+      for (const { name, offset } of layout) {
+        const t = g.grads.get(name)!;
+        out.set(wasm ? heap(t) : (t.dataSync() as Float32Array), offset);
+      }
+      const result: [number, number] = [g.loss.dataSync()[0], g.correct.dataSync()[0]];
+      g.correct.dispose(); // kept out of variableGrads' scope, so not freed by this tidy
+      return result;
+    });
+  };
+
+  /** Waits until every worker has arrived for `generation`. False if the pool was aborted meanwhile. */
+  const barrier = (generation: number): boolean => {
+    const target = generation * init.count;
+    if (Atomics.add(control, ARRIVED, 1) + 1 >= target) {
+      Atomics.notify(control, ARRIVED);
+      return true;
+    }
+    for (;;) {
+      const seen = Atomics.load(control, ARRIVED);
+      if (seen >= target) return true;
+      if (Atomics.load(control, ABORT) !== 0) return false;
+      Atomics.wait(control, ARRIVED, seen, 1000);
+    }
+  };
+
+  /** Σ_i w_i·g_i over this shard, in worker order, then the update rule on the shard of the shared weights. */
+  const update = (sliceWeights: number[], learningRate: number) => {
+    const used = sliceWeights.flatMap((w, i) => (w > 0 ? [i] : []));
+    used.forEach((i) => parts[i].set(grads[i].subarray(lo, hi)));
+    combine(summed, used.map((i) => parts[i]), used.map((i) => sliceWeights[i]));
+    theta.set(shared.subarray(lo, hi));
+    optimizer!.apply(theta, summed, learningRate);
+    shared.set(theta, lo);
+  };
+
   port.on('message', (req: StepRequest) => {
     try {
-      loadWeights();
-      const n = req.labels.length;
-      if (req.kind === 'predict') {
-        const classes = tf.tidy(() => tf.argMax(forward(init.net, params, tf.tensor4d(req.images, [n, init.height, init.width, init.channels])), 1));
-        const values = Uint8Array.from(classes.dataSync());
-        classes.dispose();
-        port.postMessage({ loss: 0, correct: 0, classes: values } satisfies StepReply, [values.buffer]);
-        return;
-      }
-      const [loss, correct] = tf.tidy(() => {
-        const x = tf.tensor4d(req.images, [n, init.height, init.width, init.channels]);
-        const y = tf.tensor1d(req.labels, 'int32');
-        const out = computeGradients(init.net, params, x, y, req.masks && maskTensors(init.net, req.masks, n));
-        for (const { name, offset } of layout) {
-          const g = out.grads.get(name)!;
-          grads.set(wasm ? heap(g) : (g.dataSync() as Float32Array), offset);
+      switch (req.kind) {
+        case 'train': {
+          let result: [number, number] = [0, 0];
+          let failure: string | undefined;
+          try {
+            if (optimizer === undefined) throw new Error('no optimizer set');
+            if (req.labels.length > 0) result = gradients(req.images, req.labels, req.masks);
+          } catch (err) {
+            failure = message(err);
+            Atomics.store(control, FAILED, req.generation); // nobody updates with a missing gradient
+          }
+          // Arrive even after a failure, so that the others are not left waiting.
+          if (!barrier(req.generation)) failure ??= 'stopped: another training worker is gone';
+          if (failure === undefined && Atomics.load(control, FAILED) === req.generation) failure = 'stopped: another training worker failed';
+          if (failure !== undefined) return reply({ loss: NaN, correct: 0, error: failure });
+          update(req.sliceWeights, req.learningRate);
+          return reply({ loss: result[0], correct: result[1] });
         }
-        const result = [out.loss.dataSync()[0], out.correct.dataSync()[0]];
-        out.correct.dispose(); // kept out of variableGrads' scope, so not freed by this tidy
-        return result;
-      });
-      reply({ loss, correct });
+        case 'predict': {
+          loadWeights();
+          const classes = tf.tidy(() => tf.argMax(forward(init.net, params, tf.tensor4d(req.images, [req.count, init.height, init.width, init.channels])), 1));
+          const values = Uint8Array.from(classes.dataSync());
+          classes.dispose();
+          return reply({ loss: 0, correct: 0, classes: values }, [values.buffer]);
+        }
+        case 'optimizer': {
+          optimizer = makeFlatOptimizer(req.config, shardLayout);
+          if (req.state) optimizer.importState({ type: req.config.type, step: req.state.step, slots: Object.fromEntries(Object.entries(req.state.slots).map(([s, v]) => [s, { shard: v }])) });
+          return reply({ loss: 0, correct: 0 });
+        }
+        case 'state': {
+          if (optimizer === undefined) throw new Error('no optimizer set');
+          const state = optimizer.exportState();
+          const slots = Object.fromEntries(Object.entries(state.slots).map(([s, v]) => [s, v.shard]));
+          return reply({ loss: 0, correct: 0, state: { step: state.step, slots } });
+        }
+      }
     } catch (err) {
-      reply({ loss: NaN, correct: 0, error: (err as Error)?.message ?? String(err) });
+      reply({ loss: NaN, correct: 0, error: message(err) });
     }
   });
   reply({ loss: 0, correct: 0 }); // ready
 } catch (err) {
-  reply({ loss: NaN, correct: 0, error: (err as Error)?.message ?? String(err) });
+  reply({ loss: NaN, correct: 0, error: message(err) });
 }

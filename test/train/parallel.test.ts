@@ -64,14 +64,29 @@ test('a fixed number of workers is deterministic, and the main thread keeps a fl
   assert.deepEqual(new Set(a.tensors.slice(1)), new Set([a.tensors[1]]));
 });
 
-test('a worker error surfaces as an error, not a hang', async () => {
+test('a worker error surfaces as an error, not a hang, and the pool refuses to go on', async () => {
   const pool = await GradientPool.start(run.network, 2, 'wasm');
   try {
-    // 100 pixels per image cannot be reshaped to 28x28x1.
-    await assert.rejects(pool.step(new Float32Array(4 * 100), new Uint8Array(4)), /training worker failed/);
+    await assert.rejects(pool.step(new Float32Array(4 * 784), new Uint8Array(4), 1e-3), /no optimizer/);
+    await pool.useOptimizer(run.train.optimizer);
+    // 100 pixels per image cannot be reshaped to 28x28x1: both workers fail, and neither updates its shard.
+    const before = pool.readWeights();
+    await assert.rejects(pool.step(new Float32Array(4 * 100), new Uint8Array(4), 1e-3), /training worker failed/);
+    assert.deepEqual(pool.readWeights(), before);
+    await assert.rejects(pool.step(new Float32Array(4 * 784), new Uint8Array(4), 1e-3), /training worker failed/);
   } finally {
     await pool.close();
   }
+});
+
+test('closing the pool in the middle of a step ends the step with an error, not a hang', async () => {
+  const pool = await GradientPool.start(run.network, 2, 'wasm');
+  await pool.useOptimizer(run.train.optimizer);
+  const batch = subset(mnist.train, 0, 64);
+  const step = pool.step(batch.images, batch.labels, 1e-3);
+  await new Promise((r) => setTimeout(r, 5));
+  await pool.close();
+  await assert.rejects(step, /worker/);
 });
 
 test('predicting on the workers gives the same classes as predicting in this thread', async () => {
