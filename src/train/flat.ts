@@ -11,6 +11,7 @@
  */
 import { weightSpecs, type NetworkConfig, type OptimizerConfig, type OptimizerType } from '../model/config.ts';
 import type { OptimizerState } from './optimizer.ts';
+import { updateModuleBase64 } from '../kernels/update-module.ts';
 
 /** Where each parameter sits in the flat vector (weightSpecs order). */
 export interface ParamSlice {
@@ -114,6 +115,81 @@ export class FlatAdam extends FlatOptimizer {
   }
 }
 
+/**
+ * The same Adam in wasm SIMD (src/kernels/update.wat), four values at a time in float32 and operation for
+ * operation as the tensor version, with the weighted sum of the workers' gradients folded into the same
+ * pass. Its moments live in the module's memory for the whole run.
+ */
+export class SimdAdam extends FlatOptimizer {
+  readonly type = 'adam';
+  private readonly kernel: { adam(...args: number[]): void };
+  private readonly n: number;
+  private readonly views: { theta: Float32Array; g0: Float32Array; g1: Float32Array; m: Float32Array; v: Float32Array };
+  private readonly addresses: { theta: number; g0: number; g1: number; m: number; v: number };
+
+  constructor(
+    layout: ParamSlice[],
+    readonly options: { beta1: number; beta2: number; epsilon: number },
+  ) {
+    super(layout, []);
+    this.n = paramCount(layout);
+    const padded = Math.ceil(this.n / 4) * 4; // the kernel works in fours; the padding stays zero
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(base64Bytes(updateModuleBase64)), {});
+    const memory = instance.exports.memory as WebAssembly.Memory;
+    const bytes = 5 * padded * 4;
+    memory.grow(Math.max(0, Math.ceil(bytes / 65536) - memory.buffer.byteLength / 65536));
+    const names = ['theta', 'g0', 'g1', 'm', 'v'] as const;
+    this.addresses = Object.fromEntries(names.map((name, i) => [name, i * padded * 4])) as SimdAdam['addresses'];
+    this.views = Object.fromEntries(names.map((name) => [name, new Float32Array(memory.buffer, this.addresses[name], padded)])) as SimdAdam['views'];
+    this.slots.set('m', this.views.m);
+    this.slots.set('v', this.views.v);
+    this.kernel = instance.exports as unknown as SimdAdam['kernel'];
+  }
+
+  apply(theta: Float32Array, g: Float32Array, learningRate: number): void {
+    this.applyWeighted(theta, [g], [1], learningRate);
+  }
+
+  /** The update with g = Σ weights[i]·grads[i] (in order), without forming g first. */
+  applyWeighted(theta: Float32Array, grads: Float32Array[], weights: number[], learningRate: number): void {
+    const { beta1, beta2, epsilon } = this.options;
+    const { views, addresses, n } = this;
+    this.step += 1;
+    const t = this.step;
+    let w = weights;
+    if (grads.length > 2) {
+      // Rare (3+ workers): sum in JavaScript, in order, then one input.
+      const g = views.g0.subarray(0, n);
+      g.fill(0);
+      grads.forEach((gi, i) => {
+        for (let j = 0; j < n; j++) g[j] += weights[i] * gi[j];
+      });
+      w = [1, 0];
+    } else {
+      views.g0.set(grads[0]);
+      if (grads.length === 2) views.g1.set(grads[1]);
+      w = grads.length === 2 ? weights : [weights[0], 0];
+    }
+    views.theta.set(theta);
+    const g1 = grads.length === 2 ? addresses.g1 : addresses.g0;
+    this.kernel.adam(addresses.theta, addresses.g0, g1, w[0], w[1], addresses.m, addresses.v, views.theta.length, beta1, beta2, learningRate, 1 - beta1 ** t, 1 - beta2 ** t, epsilon);
+    theta.set(views.theta.subarray(0, n));
+  }
+}
+
+/** Whether this JavaScript engine runs wasm SIMD (Node 20 and current browsers do). */
+export function hasWasmSimd(): boolean {
+  try {
+    return WebAssembly.validate(base64Bytes(updateModuleBase64));
+  } catch {
+    return false;
+  }
+}
+
+function base64Bytes(base64: string): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
+}
+
 /** SGD with momentum (sgd.ts): v ← μ·v + g; θ ← θ − lr·v (Nesterov: θ ← θ − lr·(g + μ·v)). */
 export class FlatSgd extends FlatOptimizer {
   readonly type = 'sgd';
@@ -167,8 +243,10 @@ export class FlatRmsProp extends FlatOptimizer {
 /** The flat update rule a config names. */
 export function makeFlatOptimizer(config: OptimizerConfig, layout: ParamSlice[]): FlatOptimizer {
   switch (config.type) {
-    case 'adam':
-      return new FlatAdam(layout, { beta1: config.beta1, beta2: config.beta2, epsilon: config.epsilon });
+    case 'adam': {
+      const options = { beta1: config.beta1, beta2: config.beta2, epsilon: config.epsilon };
+      return hasWasmSimd() ? new SimdAdam(layout, options) : new FlatAdam(layout, options);
+    }
     case 'sgd':
       return new FlatSgd(layout, { momentum: config.momentum, nesterov: config.nesterov });
     case 'rmsprop':

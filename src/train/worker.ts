@@ -12,7 +12,7 @@ import { forward, type Params } from '../model/cnn.ts';
 import { computeGradients } from './loop.ts';
 import { maskTensors } from './dropout.ts';
 import { ABORT, ARRIVED, FAILED, combine, shardOf, type StepReply, type StepRequest, type WorkerInit } from './parallel.ts';
-import { makeFlatOptimizer, paramLayout, type FlatOptimizer } from './flat.ts';
+import { SimdAdam, makeFlatOptimizer, paramLayout, type FlatOptimizer } from './flat.ts';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -90,10 +90,15 @@ try {
   /** Σ_i w_i·g_i over this shard, in worker order, then the update rule on the shard of the shared weights. */
   const update = (sliceWeights: number[], learningRate: number) => {
     const used = sliceWeights.flatMap((w, i) => (w > 0 ? [i] : []));
-    used.forEach((i) => parts[i].set(grads[i].subarray(lo, hi)));
-    combine(summed, used.map((i) => parts[i]), used.map((i) => sliceWeights[i]));
     theta.set(shared.subarray(lo, hi));
-    optimizer!.apply(theta, summed, learningRate);
+    if (optimizer instanceof SimdAdam) {
+      // Sums the gradients inside its own pass.
+      optimizer.applyWeighted(theta, used.map((i) => grads[i].subarray(lo, hi)), used.map((i) => sliceWeights[i]), learningRate);
+    } else {
+      used.forEach((i) => parts[i].set(grads[i].subarray(lo, hi)));
+      combine(summed, used.map((i) => parts[i]), used.map((i) => sliceWeights[i]));
+      optimizer!.apply(theta, summed, learningRate);
+    }
     shared.set(theta, lo);
   };
 

@@ -7,7 +7,7 @@ import { Sgd } from '../../src/train/sgd.ts';
 import { RmsProp } from '../../src/train/rmsprop.ts';
 import { Adam } from '../../src/train/adam.ts';
 import { scheduledRate, type Optimizer } from '../../src/train/optimizer.ts';
-import { makeFlatOptimizer, type ParamSlice } from '../../src/train/flat.ts';
+import { FlatAdam, SimdAdam, makeFlatOptimizer, type FlatOptimizer, type ParamSlice } from '../../src/train/flat.ts';
 import { makeOptimizer } from '../../src/train/loop.ts';
 import type { OptimizerConfig } from '../../src/model/config.ts';
 
@@ -146,9 +146,16 @@ test('the flat update rules of the worker pool match the tensor ones, and their 
     tf.dispose([...params.values()]);
     return { out, params };
   };
-  for (const config of configs) {
-    const what = `${config.type} ${JSON.stringify(config)}`;
-    const flat = makeFlatOptimizer(config, layout);
+  // Adam twice: the wasm SIMD one (what the workers use) and the JavaScript fallback.
+  const adamOptions = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+  const makers: [OptimizerConfig, () => FlatOptimizer][] = [
+    ...configs.map((c): [OptimizerConfig, () => FlatOptimizer] => [c, () => makeFlatOptimizer(c, layout)]),
+    [configs[4], () => new FlatAdam(layout, adamOptions)],
+  ];
+  assert.ok(makeFlatOptimizer(configs[4], layout) instanceof SimdAdam, 'Node 20 has wasm SIMD');
+  for (const [config, make] of makers) {
+    const what = `${make().constructor.name} ${JSON.stringify(config)}`;
+    const flat = make();
     const theta = Float32Array.from(start);
     for (const g of gradients) flat.apply(theta, Float32Array.from(g), config.learningRate);
     const tensor = makeOptimizer(config);
@@ -158,7 +165,7 @@ test('the flat update rules of the worker pool match the tensor ones, and their 
     assert.equal(flat.step, gradients.length);
 
     // Stop the flat one after two steps; continue as the tensor one (and as a flat one) from its state.
-    const first = makeFlatOptimizer(config, layout);
+    const first = make();
     const half = Float32Array.from(start);
     for (const g of gradients.slice(0, 2)) first.apply(half, Float32Array.from(g), config.learningRate);
     const state = first.exportState();
@@ -166,13 +173,25 @@ test('the flat update rules of the worker pool match the tensor ones, and their 
     asTensor.importState(state, new Map([['a', tf.variable(tf.zeros([2]))], ['b', tf.variable(tf.zeros([1]))]]));
     close(tensorRun(config, asTensor, Array.from(half), gradients.slice(2)).out, want, `flat → tensor ${what}`);
     asTensor.dispose();
-    const asFlat = makeFlatOptimizer(config, layout);
+    const asFlat = make();
     asFlat.importState(state);
     for (const g of gradients.slice(2)) asFlat.apply(half, Float32Array.from(g), config.learningRate);
     assert.deepEqual(Array.from(half), Array.from(theta), `flat → flat ${what} must be exact`);
   }
   // A state that does not fit the layout is refused.
   const adam = makeFlatOptimizer(configs[4], layout);
+  // The SIMD Adam with two workers' gradients weighted in its own pass equals it on their weighted sum.
+  const [w0, w1] = [0.25, 0.75];
+  const two = makeFlatOptimizer(configs[4], layout) as SimdAdam;
+  const one = makeFlatOptimizer(configs[4], layout) as SimdAdam;
+  const [t2, t1] = [Float32Array.from(start), Float32Array.from(start)];
+  for (let k = 0; k + 1 < gradients.length; k += 2) {
+    const [ga, gb] = [Float32Array.from(gradients[k]), Float32Array.from(gradients[k + 1])];
+    two.applyWeighted(t2, [ga, gb], [w0, w1], 0.05);
+    one.apply(t1, ga.map((v, j) => w0 * v + w1 * gb[j]), 0.05);
+  }
+  close(Array.from(t2), Array.from(t1), 'weighted pass');
+  assert.notDeepEqual(Array.from(t2), start);
   assert.throws(() => adam.importState({ type: 'adam', step: 1, slots: { m: { a: new Float32Array(3) } } }), /does not fit/);
   assert.throws(() => adam.importState({ type: 'sgd', step: 1, slots: {} }), /for sgd, not adam/);
 });

@@ -9,6 +9,7 @@ import { presets, type RunConfig } from '../../src/model/config.ts';
 import { disposeParams, initParams } from '../../src/model/cnn.ts';
 import { evaluate, flattenParams, train } from '../../src/train/loop.ts';
 import { GradientPool } from '../../src/train/parallel.ts';
+import { assertSameTraining } from '../helpers/weights.ts';
 
 let mnist: MnistSplits;
 const run: RunConfig = {
@@ -36,24 +37,12 @@ async function trainWith(workers: number) {
   }
 }
 
-function maxAbsDiff(a: Float32Array, b: Float32Array) {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
 test('1 worker, 2 workers, 3 workers and no workers train to the same weights within float tolerance', async () => {
   const local = await trainWith(0);
-  for (const n of [1, 2, 3]) {
-    const par = await trainWith(n);
-    const d = maxAbsDiff(local.weights, par.weights);
-    assert.ok(d < 2e-4, `${n} workers differ from one thread by ${d}`);
-    par.losses.forEach((l, i) => assert.ok(Math.abs(l - local.losses[i]) < 1e-4, `loss ${i}: ${l} vs ${local.losses[i]}`));
-  }
-  // Sanity: training moved the weights far more than the tolerance.
   const init = initParams(run.network, new Rng(run.train.seed));
-  assert.ok(maxAbsDiff(flattenParams(run.network, init), local.weights) > 1e-3);
+  const start = flattenParams(run.network, init);
   disposeParams(init);
+  for (const n of [1, 2, 3]) assertSameTraining(local, await trainWith(n), start, `${n} workers vs this thread`);
 });
 
 test('a fixed number of workers is deterministic, and the main thread keeps a flat tensor count', async () => {

@@ -17,6 +17,7 @@ import { parseRunConfig, resolveRunConfig } from '../../src/model/validate.ts';
 import { disposeParams, initParams, paramsFrom } from '../../src/model/cnn.ts';
 import { evaluate, flattenParams, train, type TrainState } from '../../src/train/loop.ts';
 import { GradientPool } from '../../src/train/parallel.ts';
+import { assertSameTraining, maxAbsDiff } from '../helpers/weights.ts';
 import { readCheckpoint, writeCheckpoint } from '../../src/train/checkpoint.ts';
 import { colourBars, writeCifarDataset } from '../helpers/datasets.ts';
 
@@ -56,21 +57,13 @@ async function trainWith(run: RunConfig, workers: number) {
   }
 }
 
-function maxAbsDiff(a: Float32Array, b: Float32Array) {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
 test('dropout and augmentation are decided per batch, not per worker: 0, 1 and 2 workers agree within float tolerance', async () => {
   const run = regularised(adam, 10);
   const local = await trainWith(run, 0);
-  for (const n of [1, 2]) {
-    const par = await trainWith(run, n);
-    const d = maxAbsDiff(local.weights, par.weights);
-    assert.ok(d < 2e-4, `${n} workers differ from one thread by ${d}`);
-    par.losses.forEach((l, i) => assert.ok(Math.abs(l - local.losses[i]) < 1e-4, `loss ${i}: ${l} vs ${local.losses[i]}`));
-  }
+  const init = initParams(run.network, new Rng(run.train.seed));
+  const start = flattenParams(run.network, init);
+  disposeParams(init);
+  for (const n of [1, 2]) assertSameTraining(local, await trainWith(run, n), start, `${n} workers vs this thread`);
   // A fixed worker count is deterministic, and dropout really changes training.
   assert.deepEqual(await trainWith(run, 0), local);
   const plain = await trainWith({ ...run, network: presets.seed.network, train: { ...run.train, augment: { shift: 0, flip: false } } }, 0);
