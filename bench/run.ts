@@ -36,6 +36,8 @@ interface Row {
   trainImagesPerSecond?: number;
   inferImagesPerSecond?: number;
   note?: string;
+  /** For the peer, measured before and after convlab: each run's figures (the row has their mean). */
+  runs?: { trainImagesPerSecond?: number; inferImagesPerSecond?: number }[];
 }
 
 const net = presets.seed.network;
@@ -159,11 +161,17 @@ const cores = availableParallelism();
 const workers = defaultWorkerCount();
 log(`bench: ${cores} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${seconds} s per measurement${quick ? ', quick' : ''}`);
 
-if (!args.has('--no-peers')) {
+// The peer runs before and after convlab, and its row is the mean: a shared machine drifts by several
+// percent over minutes, and bracketing keeps the ratio honest about it.
+const peers = !args.has('--no-peers');
+const torchRuns: Row[] = [];
+const measureTorch = () => {
   log('measuring the PyTorch peer...');
-  const torch2 = pytorchPeer(Math.min(2, cores));
-  if (torch2) rows.push(torch2);
-  else rows.push({ system: 'PyTorch', note: 'not measured: Debian python3 cannot import torch (apt-get install python3-torch)' });
+  const r = pytorchPeer(Math.min(2, cores));
+  if (r) torchRuns.push(r);
+};
+if (peers) {
+  measureTorch();
   log('measuring stock TensorFlow.js...');
   const stock = tfjsPeer();
   if (stock) rows.push(stock);
@@ -176,6 +184,21 @@ rows.push({ system: 'convlab wasm, 1 worker', trainImagesPerSecond: await trainT
 if (workers > 1) {
   log(`measuring convlab, ${workers} workers...`);
   rows.push({ system: `convlab wasm, ${workers} workers`, trainImagesPerSecond: await trainThroughput(workers), inferImagesPerSecond: await inferThroughput(workers) });
+}
+
+if (peers) {
+  if (torchRuns.length > 0) measureTorch();
+  const mean = (k: 'trainImagesPerSecond' | 'inferImagesPerSecond') => torchRuns.reduce((a, r) => a + r[k]!, 0) / torchRuns.length;
+  rows.unshift(
+    torchRuns.length > 0
+      ? {
+          system: `${torchRuns[0].system} (mean of ${torchRuns.length} runs, before and after)`,
+          trainImagesPerSecond: mean('trainImagesPerSecond'),
+          inferImagesPerSecond: mean('inferImagesPerSecond'),
+          runs: torchRuns.map(({ trainImagesPerSecond, inferImagesPerSecond }) => ({ trainImagesPerSecond, inferImagesPerSecond })),
+        }
+      : { system: 'PyTorch', note: 'not measured: Debian python3 cannot import torch (apt-get install python3-torch)' },
+  );
 }
 
 let tta: ReturnType<typeof timeToAccuracy>;
@@ -196,6 +219,8 @@ const lines = [
   ),
 ];
 console.log(lines.join('\n'));
+const runs = rows.find((r) => r.runs)?.runs;
+if (runs) console.log(`\nPyTorch runs (train / inference images/s): ${runs.map((r) => `${fmt(r.trainImagesPerSecond)} / ${fmt(r.inferImagesPerSecond)}`).join(', then ')}`);
 if (tta) console.log(`\ntime to accuracy: default preset reached ${(tta.accuracy * 100).toFixed(2)}% test accuracy; ${tta.trainSeconds.toFixed(0)} s of training, ${tta.seconds.toFixed(0)} s wall for the whole command`);
 
 const results = {
