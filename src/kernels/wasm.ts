@@ -8,15 +8,19 @@
  *
  * - Conv2DBackpropFilter: dW is itself a convolution. Treat the padded input as Cin images of B channels
  *   and dy as an Ho x Wo filter from B to Cout channels; XNNPACK's forward conv does the rest. For filters with
- *   few taps (kh·kw·Cin ≤ 64, the first layer) one matrix product of the transposed patches with dy instead.
+ *   few taps (kh·kw·Cin ≤ 64, the first layer) one matrix product of the transposed patches with dy instead,
+ *   or, for one input channel, stride 1 and Cout a multiple of 16, a SIMD kernel (simd.wat) that sums
+ *   xpad·dy over the pixels directly.
  * - Conv2DBackpropInput (stride 1): dx is the correlation of dy with the 180°-rotated filter, again a
  *   forward conv (with explicit padding so asymmetric SAME padding is exact).
  * - MaxPoolGrad: a direct loop over the wasm heap that routes each dy to the first maximum of its window,
  *   exactly as TensorFlow's CPU kernel does (ties matter: on a blank background every value in a window
  *   is equal to the bias).
  * - BatchMatMul with a transposed operand: transpose first (the smaller side), then the fast non-transposed kernel.
- * - Sum over leading axes (bias gradients) without the stock kernel's transpose, and Identity (tfjs clones every
- *   tensor it saves for the backward pass) without a copy.
+ * - Sum over leading axes (bias gradients) without the stock kernel's transpose (SIMD, float32 blocks added in
+ *   float64, when the kept size is a multiple of 4), and Identity (tfjs clones every tensor it saves for the
+ *   backward pass) without a copy.
+ * - Add of a bias (a [.., C] + b [C], C a multiple of 4): one SIMD pass instead of the stock broadcasting loop.
  *
  * Any configuration a fast path does not cover falls back to the stock kernel (or, for the filter
  * gradient, to a dilated-conv formulation that covers every stride), never to a wrong answer.
@@ -50,6 +54,8 @@ export function installWasmGradients(): void {
   replace('Sum', (args) => sum(args as never, stockSum));
   const stockIdentity = stock('Identity');
   replace('Identity', (args) => identity(args as never, stockIdentity));
+  const stockAdd = stock('Add');
+  replace('Add', (args) => add(args as never, stockAdd));
 }
 
 function replace(kernelName: string, kernelFunc: KernelFunc): void {
@@ -115,6 +121,9 @@ export function conv2DBackpropFilter({ inputs, attrs, backend }: BackpropFilterA
   const info = conv2DInfo(x.shape, attrs.filterShape, attrs);
   const few = info.filterHeight * info.filterWidth * info.inChannels <= IM2COL_MAX_TAPS;
   if (few && x.dtype === 'float32' && dy.dtype === 'float32' && info.batchSize * info.outHeight * info.outWidth * info.outChannels > 0) {
+    const oneChannel = info.inChannels === 1 && info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1;
+    const simd = oneChannel && info.outChannels % 16 === 0 ? simdKernels(backend) : undefined;
+    if (simd) return conv2DBackpropFilterOneChannel(backend, simd, x, dy, info);
     return conv2DBackpropFilterIm2col(backend, x, dy, info);
   }
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight: ho, outWidth: wo } = info;
@@ -167,6 +176,52 @@ function conv2DBackpropFilterIm2col(backend: BackendWasm, x: TensorInfo, dy: Ten
   const dw = run(backend, 'BatchMatMul', { a: pt, b: dy3 }, { transposeA: false, transposeB: false });
   free(backend, pt, dy3);
   dw.shape = [kh, kw, c, cout];
+  return dw;
+}
+
+/**
+ * One input channel, stride 1, Cout a multiple of 16 (conv1): zero-pad x into [B, Ho+kh−1, Wo+kw−1] so every tap
+ * reads inside it, then simd.wat's convFilterGrad1x16 sums xpad·dy over all pixels for two taps and 16 output
+ * channels per pass, writing dW [kh,kw,1,Cout] directly (no patch matrix, no repacking of dy).
+ */
+function conv2DBackpropFilterOneChannel(backend: BackendWasm, simd: SimdKernels, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: nb, inHeight: h, inWidth: w, outHeight: ho, outWidth: wo, outChannels: cout, filterHeight: kh, filterWidth: kw } = info;
+  const { top, left } = info.padInfo as Pad;
+  const hp = ho + kh - 1;
+  const wp = wo + kw - 1;
+  const xpad = backend.makeOutput([nb, hp, wp], 'float32');
+  const dw = backend.makeOutput([kh, kw, 1, cout], 'float32');
+  const src = heap(backend, x);
+  const pad = heap(backend, xpad);
+  // xpad[n, yy, xx] = x[n, yy − top, xx − left], 0 outside the image (VALID: a crop is never needed, hp ≤ h + top).
+  pad.fill(0);
+  const y0 = Math.max(0, top);
+  const y1 = Math.min(hp, h + top);
+  const x0 = Math.max(0, left);
+  const x1 = Math.min(wp, w + left);
+  if (x1 > x0) {
+    for (let n = 0; n < nb; n++) {
+      for (let yy = y0; yy < y1; yy++) {
+        const s = (n * h + yy - top) * w + x0 - left;
+        pad.set(src.subarray(s, s + x1 - x0), (n * hp + yy) * wp + x0);
+      }
+    }
+  }
+  const xBase = pad.byteOffset;
+  const dyBase = heap(backend, dy).byteOffset;
+  const dwBase = heap(backend, dw).byteOffset;
+  const taps = kh * kw;
+  const tapAt = (t: number) => 4 * (Math.floor(t / kw) * wp + (t % kw));
+  for (let g = 0; g < cout; g += 16) {
+    for (let t = 0; t < taps; t += 2) {
+      const t1 = Math.min(t + 1, taps - 1); // an odd count ends with one tap computed twice
+      simd.convFilterGrad1x16(
+        xBase + tapAt(t), tapAt(t1) - tapAt(t), dyBase + 4 * g, dwBase + 4 * (t * cout + g), dwBase + 4 * (t1 * cout + g),
+        nb, ho, wo, 4 * cout, 4 * (wp - wo), 4 * wp * (hp - ho),
+      );
+    }
+  }
+  free(backend, xpad);
   return dw;
 }
 
@@ -393,6 +448,12 @@ export function maxPoolGrad(args: MaxPoolGradArgs, fallback: KernelFunc | undefi
 /** The kernels of simd.wat, instantiated on the backend's own memory; undefined where that is not possible. */
 interface SimdKernels {
   maxPoolGrad2x2(x: number, dy: number, dx: number, rows: number, wo: number, c: number): void;
+  convFilterGrad1x16(
+    xp: number, dq: number, dy: number, dw0: number, dw1: number,
+    nb: number, h: number, w: number, cb: number, rowSkip: number, imgSkip: number,
+  ): void;
+  sumRows(x: number, out: number, m: number, cols: number): void;
+  addRows(a: number, b: number, out: number, rows: number, cb: number): void;
 }
 let simd: SimdKernels | null | undefined;
 let simdAllowed = true;
@@ -521,12 +582,14 @@ export function sum(args: SumArgs, fallback: KernelFunc | undefined): TensorInfo
   const out = backend.makeOutput(outShape, 'float32');
   const xv = heap(backend, x);
   const ov = heap(backend, out);
-  sumRows(xv, ov, m, cols);
+  const simd = cols % 4 === 0 ? simdKernels(backend) : undefined;
+  if (simd) simd.sumRows(xv.byteOffset, ov.byteOffset, m, cols);
+  else sumRows(xv, ov, m, cols);
   return out;
 }
 
 /**
- * out[j] = Σ_r x[r·cols + j]. Eight rows per pass into float64 accumulators: a float32 accumulator array costs
+ * The JavaScript loop (cols not a multiple of 4, or no SIMD): out[j] = Σ_r x[r·cols + j]. Eight rows per pass into float64 accumulators: a float32 accumulator array costs
  * a conversion per load and store and ran 3x slower (≈2.5 ns per element).
  */
 function sumRows(xv: Float32Array, ov: Float32Array, m: number, cols: number): void {
@@ -567,4 +630,29 @@ export function identity(args: IdentityArgs, fallback: KernelFunc | undefined): 
   }
   backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Add with a bias: a [.., C] + b [C] (or b [.., C] + a [C]), float32, C a multiple of 4. The stock kernel's
+// general broadcasting loop is several times slower than a SIMD pass; everything else goes to it.
+
+interface AddArgs {
+  inputs: { a: TensorInfo; b: TensorInfo };
+  backend: BackendWasm;
+}
+
+export function add(args: AddArgs, fallback: KernelFunc | undefined): TensorInfo {
+  if (fallback === undefined) throw new Error('convlab: wasm Add kernel missing');
+  const { inputs, backend } = args;
+  const { a, b } = inputs;
+  const biasAdd = (big: TensorInfo, bias: TensorInfo) =>
+    big.dtype === 'float32' && bias.dtype === 'float32' && bias.shape.length === 1 && big.shape.length >= 2 && big.shape[big.shape.length - 1] === bias.shape[0];
+  const [big, bias] = biasAdd(a, b) ? [a, b] : biasAdd(b, a) ? [b, a] : [undefined, undefined];
+  const c = bias?.shape[0] ?? 0;
+  const size = big === undefined ? 0 : tf.util.sizeFromShape(big.shape);
+  const simd = big !== undefined && c % 4 === 0 && size > 0 ? simdKernels(backend) : undefined;
+  if (!simd || big === undefined || bias === undefined) return fallback(args as never) as TensorInfo;
+  const out = backend.makeOutput(big.shape, 'float32');
+  simd.addRows(heap(backend, big).byteOffset, heap(backend, bias).byteOffset, heap(backend, out).byteOffset, size / c, 4 * c);
+  return out;
 }

@@ -79,6 +79,14 @@ const convCases: ConvCase[] = [
   { x: [2, 3, 4, 1], k: 5, cout: 2, stride: 1, pad: 'same' }, // one channel, filter larger than the image
   { x: [2, 7, 6, 1], k: 3, cout: 2, stride: 1, pad: 'valid' }, // one channel, VALID: general im2col
   { x: [2, 9, 9, 1], k: 3, cout: 2, stride: 2, pad: 'same' }, // one channel, strided: general im2col
+  // One input channel, stride 1, Cout a multiple of 16: the SIMD kernel (two taps per pass, 16 channels per group).
+  { x: [3, 10, 9, 1], k: 4, kw: 2, cout: 16, stride: 1, pad: 'same' }, // even tap count, asymmetric padding
+  { x: [2, 9, 11, 1], k: 3, cout: 32, stride: 1, pad: 'valid' }, // odd tap count, two channel groups, VALID
+  { x: [2, 3, 4, 1], k: 5, cout: 16, stride: 1, pad: 'same' }, // filter larger than the image
+  { x: [2, 6, 7, 1], k: 1, cout: 48, stride: 1, pad: 'same' }, // one tap
+  { x: [2, 9, 9, 1], k: 3, cout: 16, stride: 2, pad: 'same' }, // strided: declined (general im2col)
+  { x: [2, 9, 9, 1], k: 3, cout: 12, stride: 1, pad: 'same' }, // Cout not a multiple of 16: declined (shifted im2col)
+  { x: [2, 9, 9, 2], k: 3, cout: 16, stride: 1, pad: 'same' }, // two input channels: declined
   { x: [2, 6, 5, 7], k: 3, cout: 3, stride: 1, pad: 'same' }, // 63 taps: general im2col
   // Above the im2col limit: the forward-conv trick.
   { x: [2, 6, 5, 8], k: 3, cout: 3, stride: 1, pad: 'same' }, // 72 taps
@@ -196,6 +204,12 @@ test('sum over leading axes (fast path) and every other reduction (stock kernel)
     { shape: [64, 128], axis: 0 }, // a dense bias gradient
     { shape: [13, 3], axis: [0], keepDims: true },
     { shape: [9, 4, 5], axis: [0, 1] },
+    // cols a multiple of 4: the SIMD kernel (16 columns per pass, then 4; 32-row float32 blocks)
+    { shape: [3, 14, 14, 36], axis: [0, 1, 2] }, // conv2's bias gradient: 16 + 16 + 4 columns
+    { shape: [70, 20], axis: 0 }, // a partial last block
+    { shape: [2, 4], axis: 0 }, // fewer rows than a block, 4 columns only
+    { shape: [33, 3, 16], axis: [0, 1], keepDims: true },
+    { shape: [6, 8], axis: 0, dtype: 'int32' }, // int32: stock kernel
     { shape: [1, 6], axis: 0 }, // one row: stock kernel
     { shape: [5, 7, 3, 9], axis: [1, 2] }, // not leading: stock kernel
     { shape: [5, 7, 3, 9], axis: [0, 2] }, // not contiguous: stock kernel
@@ -223,6 +237,113 @@ test('sum over leading axes (fast path) and every other reduction (stock kernel)
     const [dx, db] = tf.grads((x: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.add(x, b), tf.tensor(rs, [3, 5, 4, 6]))))([tf.tensor(xs, [3, 5, 4, 6]), tf.tensor(bs, [6])]);
     return [dx, db];
   });
+});
+
+test('wasm: SIMD column sums stay within 1e-6 of the float64 sum over 25,000 rows and match the JavaScript loop', async () => {
+  await useBackend('wasm');
+  const [m, cols] = [25088, 20]; // conv1's bias gradient at batch 32 (and 4 more columns: both SIMD loops)
+  // Columns with a mean (no cancellation: float32 round-off shows) and zero-mean columns.
+  const values = Float32Array.from(random(m * cols), (v, i) => (i % cols < 10 ? v + 1.5 : v));
+  const exact = new Float64Array(cols);
+  const absSum = new Float64Array(cols);
+  for (let i = 0; i < values.length; i++) {
+    exact[i % cols] += values[i];
+    absSum[i % cols] += Math.abs(values[i]);
+  }
+  const run = () => tf.tidy(() => tf.sum(tf.tensor(values, [m / 28, 28, cols]), [0, 1]).dataSync() as Float32Array);
+  const simd = run();
+  allowSimdKernels(false);
+  let js: Float32Array;
+  try {
+    js = run();
+  } finally {
+    allowSimdKernels(true);
+  }
+  for (let j = 0; j < cols; j++) {
+    // relative to the sum itself where it has a mean, else to the column's magnitude (Σ|x| / √m)
+    const scale = j < 10 ? Math.abs(exact[j]) : absSum[j] / Math.sqrt(m);
+    assert.ok(Math.abs(simd[j] - exact[j]) <= 1e-6 * scale, `column ${j}: SIMD ${simd[j]} vs float64 ${exact[j]}`);
+    assert.ok(Math.abs(simd[j] - js[j]) <= 1e-6 * scale, `column ${j}: SIMD ${simd[j]} vs JavaScript ${js[j]}`);
+  }
+});
+
+test('add with a bias (SIMD fast path) and every other add (stock kernel): wasm matches cpu, SIMD bit-identical', async () => {
+  const cases: { a: number[]; b: number[]; dtype?: 'float32' | 'int32' }[] = [
+    { a: [3, 28, 28, 16], b: [16] }, // conv1's bias add
+    { a: [16], b: [3, 28, 28, 16] }, // bias first
+    { a: [2, 14, 14, 36], b: [36] }, // conv2's
+    { a: [5, 128], b: [128] }, // a dense layer's
+    { a: [1, 4], b: [4] },
+    { a: [3, 5, 6], b: [6] }, // C not a multiple of 4: stock kernel
+    { a: [4, 8], b: [4, 8] }, // same shape: stock kernel
+    { a: [8], b: [8] },
+    { a: [4, 8], b: [1, 8] }, // bias of rank 2: stock kernel
+    { a: [4, 1], b: [8] }, // broadcast both ways: stock kernel
+    { a: [4, 8], b: [] }, // scalar: stock kernel
+    { a: [4, 8], b: [8], dtype: 'int32' }, // int32: stock kernel
+    { a: [0, 8], b: [8] }, // empty
+  ];
+  for (const c of cases) {
+    const dtype = c.dtype ?? 'float32';
+    const as = dtype === 'int32' ? Float32Array.from(random(size(c.a)), (v) => Math.round(v * 50)) : random(size(c.a));
+    const bs = dtype === 'int32' ? Float32Array.from(random(size(c.b)), (v) => Math.round(v * 50)) : random(size(c.b));
+    const f = () => {
+      const y = tf.add(tf.tensor(as, c.a, dtype), tf.tensor(bs, c.b, dtype));
+      assert.deepEqual(y.shape, tf.backend_util.assertAndGetBroadcastShape(c.a, c.b));
+      assert.equal(y.dtype, dtype);
+      return [tf.cast(y, 'float32')];
+    };
+    const label = `add ${c.a.join('x')} + ${c.b.join('x')} ${dtype}`;
+    await agree(label, f, 1e-6);
+    const [simd] = await on('wasm', f);
+    allowSimdKernels(false);
+    try {
+      const [js] = await on('wasm', f);
+      assert.deepEqual(Buffer.from(simd.buffer), Buffer.from(js.buffer), `${label}: SIMD differs from the stock kernel`);
+    } finally {
+      allowSimdKernels(true);
+    }
+  }
+  // Gradients flow through the fast path as through the stock kernel.
+  const xs = random(3 * 5 * 4 * 8);
+  const bs = random(8);
+  const rs = random(3 * 5 * 4 * 8);
+  await agree('add bias gradient, 8 channels', () => {
+    const [dx, db] = tf.grads((x: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.add(x, b), tf.tensor(rs, [3, 5, 4, 8]))))([tf.tensor(xs, [3, 5, 4, 8]), tf.tensor(bs, [8])]);
+    return [dx, db];
+  });
+});
+
+test('wasm: the SIMD one-channel filter gradient matches the im2col matrix product', async () => {
+  await useBackend('wasm');
+  for (const [xShape, kh, kw, cout, pad] of [
+    [[6, 28, 28, 1], 5, 5, 16, 'same'],
+    [[3, 11, 9, 1], 2, 3, 32, 'same'],
+    [[2, 12, 10, 1], 4, 4, 16, 'valid'],
+  ] as const) {
+    const xs = random(size([...xShape]));
+    const probe = tf.tidy(() => tf.conv2d(tf.zeros([...xShape]) as tf.Tensor4D, tf.zeros([kh, kw, 1, cout]) as tf.Tensor4D, 1, pad).shape);
+    const dys = random(size(probe));
+    const run = () =>
+      tf.tidy(() => {
+        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(xs, [...xShape]), dy: tf.tensor(dys, probe) }, {
+          strides: 1,
+          pad,
+          dataFormat: 'NHWC',
+          filterShape: [kh, kw, 1, cout],
+        }) as tf.Tensor;
+        return dw.dataSync() as Float32Array;
+      });
+    const simd = run();
+    allowSimdKernels(false);
+    try {
+      const js = run();
+      const scale = Math.max(1e-3, maxAbs(js));
+      assert.ok(maxAbsDiff(simd, js) <= 1e-5 * scale, `${xShape} k${kh}x${kw} → ${cout} ${pad}: SIMD differs by ${maxAbsDiff(simd, js)} (scale ${scale})`);
+    } finally {
+      allowSimdKernels(true);
+    }
+  }
 });
 
 test('wasm: a clone shares its data and outlives the original; no buffer leaks', async () => {
