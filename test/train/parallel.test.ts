@@ -91,3 +91,18 @@ test('predicting on the workers gives the same classes as predicting in this thr
     disposeParams(params);
   }
 });
+
+test('classifying the whole test split on the workers keeps the process under 1 GB resident (the wasm heap never shrinks)', async () => {
+  const params = initParams(run.network, new Rng(5));
+  const pool = await GradientPool.start(run.network, 2, 'wasm');
+  try {
+    pool.publish(flattenParams(run.network, params));
+    const classes = await pool.predict(mnist.test.images, mnist.test.count);
+    assert.equal(classes.length, 10_000);
+    const rss = process.memoryUsage().rss / 2 ** 20;
+    assert.ok(rss < 1024, `resident ${rss.toFixed(0)} MiB after classifying 10,000 images on 2 workers`);
+  } finally {
+    await pool.close();
+    disposeParams(params);
+  }
+});
