@@ -1,14 +1,14 @@
 /**
- * The update rules over one flat Float32Array of all parameters: what the worker pool's main thread runs.
+ * The update rules over a flat Float32Array of parameters: what each training worker runs on its shard of
+ * the weights (parallel.ts).
  *
- * With workers, the weights live in one SharedArrayBuffer that every worker reads (parallel.ts). Running
- * the update as tensor ops would mean copying the weights into tensors and back every step (~8 ms of a
- * ~45 ms step, on the critical path while both workers wait). These are the same formulas as adam.ts,
- * sgd.ts and rmsprop.ts, written as one loop over the flat vector, updating the shared weights in place.
- * They compute in doubles and store float32, so they agree with the tensor versions to float rounding
- * (test/train/optimizers.test.ts checks both against the formulas). Their state exports in the same
- * per-parameter slots as the tensor versions, so checkpoints do not care which one wrote them.
- */
+ * With workers, the weights live in one SharedArrayBuffer that every worker reads. Running the update as
+ * tensor ops would mean copying the weights into tensors and back every step, so these are the same
+ * formulas as adam.ts, sgd.ts and rmsprop.ts written as one loop over a flat vector. The JavaScript ones
+ * compute in doubles and store float32; SimdAdam (the default's) runs in wasm SIMD in float32, operation for
+ * operation as the tensor Adam. All agree with the tensor versions to float rounding
+ * (test/train/optimizers.test.ts checks them against each other and the formulas). Their state exports in
+ * the same per-parameter slots as the tensor versions, so checkpoints do not care which one wrote them. */
 import { weightSpecs, type NetworkConfig, type OptimizerConfig, type OptimizerType } from '../model/config.ts';
 import type { OptimizerState } from './optimizer.ts';
 import { updateModuleBase64 } from '../kernels/update-module.ts';
