@@ -8,7 +8,8 @@
  * compute in doubles and store float32; SimdAdam (the default's) runs in wasm SIMD in float32, operation for
  * operation as the tensor Adam. All agree with the tensor versions to float rounding
  * (test/train/optimizers.test.ts checks them against each other and the formulas). Their state exports in
- * the same per-parameter slots as the tensor versions, so checkpoints do not care which one wrote them. */
+ * the same per-parameter slots as the tensor versions, so checkpoints do not care which one wrote them.
+ */
 import { weightSpecs, type NetworkConfig, type OptimizerConfig, type OptimizerType } from '../model/config.ts';
 import type { OptimizerState } from './optimizer.ts';
 import { updateModuleBase64 } from '../kernels/update-module.ts';
