@@ -3,24 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../../src/backend.ts';
 import { Adam, learningRateAt } from '../../src/train/adam.ts';
-
-/** Adam in plain doubles, straight from Algorithm 1 of Kingma & Ba (2015). */
-function reference(theta: number[], gradients: number[][], lr: number, b1 = 0.9, b2 = 0.999, eps = 1e-8): number[] {
-  const m = theta.map(() => 0);
-  const v = theta.map(() => 0);
-  const out = [...theta];
-  gradients.forEach((g, k) => {
-    const t = k + 1;
-    for (let i = 0; i < out.length; i++) {
-      m[i] = b1 * m[i] + (1 - b1) * g[i];
-      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
-      const mHat = m[i] / (1 - b1 ** t);
-      const vHat = v[i] / (1 - b2 ** t);
-      out[i] -= (lr * mHat) / (Math.sqrt(vHat) + eps);
-    }
-  });
-  return out;
-}
+import { adamReference, gradients, start } from '../helpers/optimizer-reference.ts';
 
 for (const backend of ['cpu', 'wasm'] as const) {
   test(`${backend}: Adam's first step moves each weight by the learning rate against the gradient's sign`, async () => {
@@ -39,13 +22,6 @@ for (const backend of ['cpu', 'wasm'] as const) {
 
   test(`${backend}: Adam matches Algorithm 1 over several steps`, async () => {
     await useBackend(backend);
-    const start = [0.3, -0.7, 1.2];
-    const gradients = [
-      [0.5, -0.1, 0.02],
-      [0.4, 0.2, -0.03],
-      [-0.3, 0.1, 0.05],
-      [0.1, -0.6, 0.0],
-    ];
     const theta = tf.variable(tf.tensor1d(start));
     const adam = new Adam({ beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
     for (const g of gradients) {
@@ -53,7 +29,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       adam.apply(new Map([['w', theta]]), new Map([['w', gt]]), 0.05);
       gt.dispose();
     }
-    const want = reference(start, gradients, 0.05);
+    const want = adamReference(start, gradients, 0.05);
     Array.from(theta.dataSync()).forEach((x, i) => assert.ok(Math.abs(x - want[i]) < 1e-5, `weight ${i}: ${x} vs ${want[i]}`));
     assert.equal(adam.step, 4);
     adam.dispose();

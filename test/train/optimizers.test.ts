@@ -11,13 +11,7 @@ import { FlatAdam, SimdAdam, makeFlatOptimizer, type FlatOptimizer, type ParamSl
 import { makeOptimizer } from '../../src/train/loop.ts';
 import type { OptimizerConfig } from '../../src/model/config.ts';
 
-const start = [0.3, -0.7, 1.2];
-const gradients = [
-  [0.5, -0.1, 0.02],
-  [0.4, 0.2, -0.03],
-  [-0.3, 0.1, 0.05],
-  [0.1, -0.6, 0.0],
-];
+import { adamReference, gradients, start } from '../helpers/optimizer-reference.ts';
 
 function sgdReference(lr: number, mu: number, nesterov: boolean): number[] {
   const theta = [...start];
@@ -162,6 +156,7 @@ test('the flat update rules of the worker pool match the tensor ones, and their 
     const { out: want } = tensorRun(config, tensor, start, gradients);
     tensor.dispose();
     close(Array.from(theta), want, `flat ${what}`);
+    if (config.type === 'adam') close(Array.from(theta), adamReference(start, gradients, config.learningRate), `flat ${what} vs Algorithm 1`);
     assert.equal(flat.step, gradients.length);
 
     // Stop the flat one after two steps; continue as the tensor one (and as a flat one) from its state.
