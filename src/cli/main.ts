@@ -12,6 +12,7 @@ import { predictCommand } from './predict.ts';
 import { channelList, collectImages, visualizeCommand } from './visualize.ts';
 import { serveCommand } from './serve.ts';
 import { searchCommand } from './search.ts';
+import { exportCommand } from './export.ts';
 import { parseAugmentFlag } from '../model/validate.ts';
 
 export function positiveInt(value: string): number {
@@ -115,6 +116,16 @@ function program(): Command {
     .option('--rebuild', 'rebuild the page even if web/dist is up to date')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend for inference').choices(backendNames).default('wasm'))
     .action(serveCommand);
+
+  cli
+    .command('export')
+    .description('write a saved model as an ONNX file (opset 13) for ONNX Runtime, TensorRT, onnx2torch, ...')
+    .requiredOption('--model <dir>', 'folder written by convlab train')
+    .addOption(new Option('--format <name>', 'file format').choices(['onnx']).default('onnx'))
+    .option('--out <file>', 'where to write (default: DIR/model.onnx); never replaced unless --force')
+    .addOption(new Option('--layout <order>', 'input layout: nchw (ONNX convention) or nhwc (like convlab)').choices(['nchw', 'nhwc']).default('nchw'))
+    .option('--force', 'replace --out if it exists')
+    .action(exportCommand);
 
   return cli;
 }
