@@ -58,7 +58,7 @@ export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): P
     parameters: architecture(model.net).reduce((n, l) => n + l.parameters, 0),
     train: isRecord(model.metadata.train) ? model.metadata.train : null,
     metrics: model.metrics,
-    files: { modelJson: '/model/model.json', weights: '/model/weights.bin' },
+    files: { modelJson: '/model/model.json', weights: '/model/weights.bin', onnx: '/api/model.onnx' },
     backend: ctx.backend,
     limits: LIMITS,
   };

@@ -7,6 +7,7 @@
  *                           → Prediction | Prediction[]
  *   POST /api/activations   the same inputs → Activations | Activations[]
  *   GET  /api/model         → ModelInfo
+ *   GET  /api/model.onnx    ?layout=nchw|nhwc → the model as an ONNX file (onnx-route.ts)
  *   GET  /api/mnist-subset  ?split=train&offset=0&count=1000 → MnistSubset
  *   GET  /api/openapi.json  → the OpenAPI 3.1 document
  *   GET  /healthz           → Health
@@ -93,8 +94,8 @@ export interface ModelInfo {
   train: Record<string, unknown> | null;
   /** metrics.json next to the model (test accuracy, history, confusion matrix), if present. */
   metrics: Record<string, unknown> | null;
-  /** Where to fetch the model: `tf.loadLayersModel(files.modelJson)` works too. */
-  files: { modelJson: string; weights: string };
+  /** Where to fetch the model: `tf.loadLayersModel(files.modelJson)` works too; `onnx` is the ONNX export (NCHW; `?layout=nhwc`). */
+  files: { modelJson: string; weights: string; onnx: string };
   /** The TensorFlow.js backend the server computes on. */
   backend: string;
   limits: typeof LIMITS;
@@ -456,7 +457,7 @@ export const jsonSchemas = {
       parameters: { type: 'integer' },
       train: { type: ['object', 'null'] },
       metrics: { type: ['object', 'null'] },
-      files: { type: 'object', properties: { modelJson: { type: 'string' }, weights: { type: 'string' } } },
+      files: { type: 'object', properties: { modelJson: { type: 'string' }, weights: { type: 'string' }, onnx: { type: 'string' } } },
       backend: { type: 'string' },
       limits: { type: 'object' },
     },
@@ -554,6 +555,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'ok', content: json(ref('Health')) } } } },
       '/model/model.json': { get: { summary: 'The model in the TensorFlow.js layers-model format', responses: { '200': { description: 'model.json' } } } },
       '/model/weights.bin': { get: { summary: 'Its weights, float32 little-endian', responses: { '200': { description: 'weights.bin' } } } },
+      '/api/model.onnx': { get: { summary: 'The model as ONNX (opset 13)', parameters: [{ name: 'layout', in: 'query', schema: { enum: ['nchw', 'nhwc'], default: 'nchw' } }], responses: { '200': { description: 'model.onnx' }, '400': errors['400'] } } },
     },
     components: { schemas: jsonSchemas },
   };

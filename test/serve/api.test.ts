@@ -321,7 +321,7 @@ describe('the model, the data, the document', () => {
     assert.equal((m.train as { iterations: number }).iterations, 300);
     assert.ok(typeof m.metrics?.testAccuracy === 'number' && m.metrics.testAccuracy > 0.9);
     assert.equal(m.backend, 'wasm');
-    assert.deepEqual(m.files, { modelJson: '/model/model.json', weights: '/model/weights.bin' });
+    assert.deepEqual(m.files, { modelJson: '/model/model.json', weights: '/model/weights.bin', onnx: '/api/model.onnx' });
     assert.equal(m.limits.predictBatch, LIMITS.predictBatch);
   });
 

@@ -36,6 +36,7 @@ async function main(): Promise<void> {
   const [info, served] = await Promise.all([getModelInfo(), loadNetwork('/model/model.json')]);
   const testAccuracy = typeof info.metrics?.testAccuracy === 'number' ? `${pct(info.metrics.testAccuracy, 2)} on the MNIST test set · ` : '';
   $('model-badge').textContent = `served model: ${testAccuracy}${info.parameters.toLocaleString('en-US')} parameters`;
+  $('onnx-download').setAttribute('href', info.files.onnx);
 
   // --- views
   const probabilities = new ProbabilityView($('bars'), $('verdict-digit'), $('verdict-text'), $('server-text'));
