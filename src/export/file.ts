@@ -118,4 +118,19 @@ async function writeAtomic(out: string, bytes: Uint8Array, force: boolean): Prom
   } finally {
     await fs.rm(temp, { force: true }).catch(() => {});
   }
+  await syncDir(dir);
+}
+
+/** Make the new name durable. Directories cannot be opened for fsync on every platform (Windows): best effort. */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const handle = await fs.open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // not supported here; the link or rename itself is still atomic
+  }
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { Rng } from '../../src/data/batches.ts';
 import { useBackend } from '../../src/backend.ts';
 import { presets, type NetworkConfig } from '../../src/model/config.ts';
@@ -43,7 +43,7 @@ test('/api/model links the ONNX file; it downloads as an attachment and predicts
 
   const served = (await app.inject({ method: 'POST', url: '/api/predict', payload: { pixels } })).json() as { probabilities: number[] };
   for (const [layout, query, name] of [['nchw', '', 'model.onnx'], ['nhwc', '?layout=nhwc', 'model-nhwc.onnx']] as const) {
-    const r = await app.inject({ method: 'GET', url: `${info.files.onnx}${query}` });
+    const r: LightMyRequestResponse = await app.inject({ method: 'GET', url: `${info.files.onnx}${query}` });
     assert.equal(r.statusCode, 200);
     assert.equal(r.headers['content-type'], 'application/octet-stream');
     assert.equal(r.headers['content-disposition'], `attachment; filename="${name}"`);
