@@ -51,7 +51,7 @@ export function inputGradient(net: NetworkConfig, params: Params, pixels: Float3
   const { height, width, channels } = net.input;
   const g = tf.tidy(() => {
     const x = tf.tensor4d(pixels, [1, height, width, channels]);
-    return tf.grad((xx: tf.Tensor4D) => score(forward(net, params, xx), cls))(x);
+    return tf.grad((xx) => score(forward(net, params, xx as tf.Tensor4D), cls))(x);
   });
   const values = g.dataSync() as Float32Array; // outside tidy: see TFJS-NOTES "Traps"
   g.dispose();
@@ -95,7 +95,7 @@ export function gradCamWeights(
     forward(net, params, x, record);
     const A = record.conv[record.conv.length - 1]; // [1,h',w',K]
     const head = headNetwork(net, A.shape.slice(1) as [number, number, number]);
-    const dA = tf.grad((aa: tf.Tensor4D) => score(forward(head, params, aa), cls))(A); // [1,h',w',K]
+    const dA = tf.grad((aa) => score(forward(head, params, aa as tf.Tensor4D), cls))(A); // [1,h',w',K]
     return [A, tf.mean(dA, [0, 1, 2])]; // α_k = mean over the map of ∂score/∂A_k
   });
   const shape = a.shape.slice(1) as [number, number, number];

@@ -20,6 +20,7 @@ import type { NetworkConfig } from '../model/config.ts';
 import { ApiError, ERROR_STATUS, LIMITS, isErrorCode, type ApiErrorBody } from './schema.ts';
 import { registerRoutes } from './routes.ts';
 import { predict } from './inference.ts';
+import { explainRoutes } from './explain-routes.ts';
 
 export interface ServerOptions {
   /** A folder written by `convlab train` (model.json, weights.bin, and optionally metrics.json). */
@@ -86,6 +87,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.addContentTypeParser(['image/png', 'image/jpeg'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   await registerRoutes(app, { model, backend, mnistDir: options.mnistDir, version: '0.1.0' });
+  await app.register(explainRoutes, { model, mnistDir: options.mnistDir, log });
 
   // --- the page
   const webDir = options.webDir;
