@@ -71,7 +71,9 @@ export class ConfusionView {
       });
       table.append(tr);
     });
-    this.container.insertBefore(table, this.status);
+    const scroll = el('div', 'confusion-scroll'); // a phone scrolls the grid, not the page
+    scroll.append(table);
+    this.container.insertBefore(scroll, this.status);
     const agree = run.metricsConfusion === null ? 'metrics.json has no confusion matrix' : JSON.stringify(run.metricsConfusion) === JSON.stringify(run.confusion) ? 'the same as the training run\'s metrics.json' : 'differs from metrics.json (other data or backend)';
     this.status.textContent = `${run.correct.toLocaleString('en-US')} of ${run.total.toLocaleString('en-US')} test images right (${((100 * run.correct) / run.total).toFixed(2)}%), ${agree}. Choose a number off the diagonal to see those mistakes.`;
   }
