@@ -320,7 +320,7 @@ test('keyboard only: every control is reachable with Tab, named, and shows its f
 });
 
 test('on a phone: everything fits the width; screenshot', { skip }, async () => {
-  const { page, errors } = await open({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 2 });
+  const { page, errors } = await open({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 2, colorScheme: 'dark' });
   await page.locator('#picture').setInputFiles({ name: 'photo.jpg', mimeType: 'image/jpeg', buffer: await digitPicture(0, 'jpeg') });
   await updatesAtLeast(page, 1);
   await page.waitForSelector('#confusion button.cell', { timeout: 120_000 });
