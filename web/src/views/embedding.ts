@@ -93,18 +93,22 @@ export class EmbeddingView {
       return;
     }
     const [x, y] = this.toCanvas(p);
+    // a target that shows on every class colour and on both themes: black ring, white ring, black cross
+    ctx.lineWidth = 6;
+    ctx.strokeStyle = '#000';
+    ctx.beginPath();
+    ctx.arc(x, y, 11, 0, 2 * Math.PI);
+    ctx.stroke();
     ctx.lineWidth = 3;
     ctx.strokeStyle = '#fff';
-    ctx.beginPath();
-    ctx.arc(x, y, 9, 0, 2 * Math.PI);
     ctx.stroke();
     ctx.strokeStyle = '#000';
-    ctx.lineWidth = 1.5;
+    ctx.lineWidth = 2;
     ctx.beginPath();
-    ctx.moveTo(x - 13, y);
-    ctx.lineTo(x + 13, y);
-    ctx.moveTo(x, y - 13);
-    ctx.lineTo(x, y + 13);
+    ctx.moveTo(x - 17, y);
+    ctx.lineTo(x + 17, y);
+    ctx.moveTo(x, y - 17);
+    ctx.lineTo(x, y + 17);
     ctx.stroke();
   }
 
