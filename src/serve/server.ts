@@ -21,6 +21,7 @@ import { ApiError, ERROR_STATUS, LIMITS, isErrorCode, type ApiErrorBody } from '
 import { registerRoutes } from './routes.ts';
 import { predict } from './inference.ts';
 import { onnxRoute } from './onnx-route.ts';
+import { explainRoutes } from './explain-routes.ts';
 
 export interface ServerOptions {
   /** A folder written by `convlab train` (model.json, weights.bin, and optionally metrics.json). */
@@ -88,6 +89,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   await registerRoutes(app, { model, backend, mnistDir: options.mnistDir, version: '0.1.0' });
   await app.register(onnxRoute, { model }); // GET /api/model.onnx
+  await app.register(explainRoutes, { model, mnistDir: options.mnistDir, log });
 
   // --- the page
   const webDir = options.webDir;

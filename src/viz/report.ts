@@ -8,8 +8,9 @@ import { blockOutputSize, describeAugment, describeOptimizer, flattenSize, weigh
 import { perClass } from '../eval/metrics.ts';
 import type { Metrics } from '../train/run.ts';
 import { blockSteps } from './steps.ts';
+import { explainHeading, explainText } from './saliency.ts';
 
-export type FigureKind = 'samples' | 'weights' | 'maps' | 'errors' | 'confusion' | 'curves';
+export type FigureKind = 'samples' | 'weights' | 'maps' | 'errors' | 'confusion' | 'curves' | 'saliency' | 'embedding';
 
 /** A drawn figure, PNG-encoded. */
 export interface Figure {
@@ -41,6 +42,8 @@ export interface ReportInput {
   figures: Figure[];
   skipped: Skipped[];
   generatedAt: string;
+  /** The confusion matrix linked to each cell's mistakes (src/viz/saliency.ts), after the per-class table. */
+  errorsHtml?: string;
 }
 
 export function escapeHtml(s: string): string {
@@ -69,6 +72,9 @@ function heading(f: Figure): string {
       return 'Mistakes';
     case 'confusion':
       return 'Confusion matrix';
+    case 'saliency':
+    case 'embedding':
+      return explainHeading(f.kind);
   }
 }
 
@@ -143,6 +149,9 @@ function explanation(f: Figure, net: NetworkConfig): string {
         mistake: row 4, column 9 counts fours taken for nines. Large off-diagonal cells show which digits the
         network confuses, usually ones that look alike.</p>
         <p>The table below sums each row and column up as recall and precision.</p>`;
+    case 'saliency':
+    case 'embedding':
+      return explainText(f.kind);
   }
 }
 
@@ -303,6 +312,11 @@ figcaption { font-size: 12px; color: #5f6368; margin-top: 4px; }
 .neg { color: #2166ac; font-weight: 600; }
 .notice { background: #fff8e1; border: 1px solid #f0d98c; border-radius: 8px; padding: 10px 16px; }
 nav a { margin-right: 14px; white-space: nowrap; }
+.confusion-links td, .confusion-links th { text-align: center; padding: 4px 8px; min-width: 28px; font-variant-numeric: tabular-nums; }
+.confusion-links td.diag { color: #5f6368; } .confusion-links td.zero { color: #c8c8c8; }
+.confusion-links a { color: #1a1a1a; font-weight: 600; }
+.error-cell { margin-top: 18px; } .error-cell h3 { font-size: 15px; } .error-cell img { max-width: 100%; height: auto; }
+.error-cell:target { outline: 3px solid #c62828; outline-offset: 6px; border-radius: 4px; }
 `;
 
 export function reportHtml(r: ReportInput): string {
@@ -326,7 +340,7 @@ recognised (the diagonal cell divided by its row's total). <b>Precision</b>: of 
 that digit, the share that really were (the diagonal cell divided by its column's total). A digit with low
 precision is the network's favourite wrong answer; one with low recall is the hardest to recognise.</p></div></div>
 </section>`;
-  figures.splice(confusionAt >= 0 ? confusionAt + 1 : figures.length, 0, table);
+  figures.splice(confusionAt >= 0 ? confusionAt + 1 : figures.length, 0, table, ...(r.errorsHtml ? [r.errorsHtml] : []));
 
   return `<!doctype html>
 <html lang="en">
@@ -346,7 +360,7 @@ precision is the network's favourite wrong answer; one with low recall is the ha
 ${summaryCards(m, r.confusion)}
 </div>
 ${notices.length > 0 ? `<p class="notice">${notices.join('<br>')}</p>` : ''}
-<nav>${nav} <a href="#per-class">Precision and recall</a></nav>
+<nav>${nav} <a href="#per-class">Precision and recall</a>${r.errorsHtml ? ' <a href="#confusion-links">Mistakes, cell by cell</a>' : ''}</nav>
 </header>
 <section id="config">
 <h2>Configuration</h2>

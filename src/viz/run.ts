@@ -34,6 +34,7 @@ import { drawFeatureMaps, type MapsRow } from './feature-maps.ts';
 import { drawConfusion } from './confusion.ts';
 import { drawCurves } from './curves.ts';
 import { reportHtml, type Figure, type FigureKind, type Skipped } from './report.ts';
+import { explainFigures } from './saliency.ts';
 
 /** A test-set index, or the path of a PNG/JPEG picture of a digit. */
 export type ImageChoice = number | string;
@@ -118,6 +119,8 @@ export async function visualize(options: VisualizeOptions): Promise<VisualizeRes
     await add('errors.png', 'errors', drawErrors(scan.errors, shape, scan.scanned, scan.found));
     const total = confusion.flat().reduce((a, b) => a + b, 0);
     await add('confusion.png', 'confusion', drawConfusion(confusion, `test set, ${formatCount(total)} images`));
+    const explained = await explainFigures(net, params, test, options.modelDir, 'classNames' in data ? (data.classNames as string[] | undefined) : undefined);
+    for (const f of explained.figures) await add(f.file, f.kind, f.canvas);
 
     // --- write
     await mkdir(outDir, { recursive: true });
@@ -134,6 +137,7 @@ export async function visualize(options: VisualizeOptions): Promise<VisualizeRes
       figures,
       skipped,
       generatedAt: new Date().toISOString(),
+      errorsHtml: explained.errorsHtml,
     });
     await writeFile(report, html);
     return { outDir, figures, skipped, report };

@@ -122,7 +122,7 @@ test('--config + --dataset idx:DIR + --augment: SIGKILL, --resume, byte-identica
   assert.match(evaluated.stdout, new RegExp(`^Accuracy on test set: [\\d.]+% \\(${metrics.testCorrect} / 500\\)$`, 'm'));
   const drawn = convlab('visualize', '--model', reference);
   assert.equal(drawn.code, 0, drawn.stderr);
-  assert.match(drawn.stdout, /wrote .*report\.html \(9 figures/);
+  assert.match(drawn.stdout, /wrote .*report\.html \(11 figures/);
   const html = readFileSync(join(reference, 'report.html'), 'utf8');
   assert.match(html, /RMSProp/);
   assert.match(html, /average-pool/);

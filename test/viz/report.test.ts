@@ -86,7 +86,7 @@ test('the report opens in headless Chromium with every image loaded and no reque
     });
     await page.goto(url, { waitUntil: 'load' });
     const images = await page.evaluate(() =>
-      Array.from(document.images, (img) => ({ alt: img.alt, complete: img.complete, width: img.naturalWidth, height: img.naturalHeight })),
+      Array.from(document.querySelectorAll<HTMLImageElement>('figure img'), (img) => ({ alt: img.alt, complete: img.complete, width: img.naturalWidth, height: img.naturalHeight })),
     );
     assert.equal(images.length, result.figures.length);
     images.forEach((img, i) => {

@@ -48,6 +48,9 @@ const expected: Record<string, { width: number; height: number }> = {
   'conv2-maps.png': featureMapsLayout(2, mnist, { height: 7, width: 7, channels: 36 }),
   'errors.png': imageGridLayout(16, mnist),
   'confusion.png': confusionLayout(10),
+  // 12 test images + 12 mistakes in 4 rows of 6 pairs; the map and its legend (src/viz/saliency.ts, embedding.ts)
+  'saliency.png': { width: 1174, height: 624 },
+  'embedding.png': { width: 750, height: 676 },
 };
 
 test('writes every figure, each a PNG of the size its layout promises, and report.html', async () => {

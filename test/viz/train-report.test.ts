@@ -31,7 +31,7 @@ test('train ends with one line saying where report.html is, and writes it with t
   const r = train('--out', out);
   assert.equal(r.code, 0, r.stderr);
   const last = r.stdout.trim().split('\n').at(-1);
-  assert.equal(last, `report: ${join(out, 'report.html')} (9 figures)`);
+  assert.equal(last, `report: ${join(out, 'report.html')} (11 figures)`);
   const files = await readdir(out);
   for (const f of ['report.html', 'samples.png', 'conv1-weights.png', 'conv2-weights-ch0.png', 'curves.png', 'confusion.png']) {
     assert.ok(files.includes(f), `${f} missing from ${files.join(' ')}`);

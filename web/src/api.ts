@@ -37,3 +37,19 @@ function fromBase64(text: string): Uint8Array {
   for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
   return out;
 }
+
+// --- the explain routes (src/serve/explain-routes.ts)
+import type { Embedding, ErrorCell, TestRun } from '../../src/explain/api.ts';
+
+export const getTestRun = (): Promise<TestRun> => call('/api/explain/test-run');
+export const getErrors = (trueClass: number, predicted: number, limit = 48): Promise<ErrorCell> =>
+  call(`/api/explain/errors?true=${trueClass}&predicted=${predicted}&limit=${limit}`);
+export const getEmbedding = (): Promise<Embedding> => call('/api/explain/embedding');
+
+/** A test image's base64 bytes (pixel*255) → the network's floats in [0,1]. */
+export function pixelsFromBase64(text: string): Float32Array {
+  const bytes = fromBase64(text);
+  const out = new Float32Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = bytes[i] / 255;
+  return out;
+}

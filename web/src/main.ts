@@ -4,7 +4,7 @@
  * from here; none of them knows about the others.
  */
 import { memory } from '@tensorflow/tfjs';
-import { getMnist, getModelInfo, predictOnServer } from './api.ts';
+import { getEmbedding, getErrors, getMnist, getModelInfo, getTestRun, pixelsFromBase64, predictOnServer } from './api.ts';
 import { chooseBackend } from './backend.ts';
 import { DrawingPad } from './draw.ts';
 import { filterBanks, loadNetwork, look, type Network } from './network.ts';
@@ -13,6 +13,19 @@ import { LineChart } from './views/chart.ts';
 import { FiltersView } from './views/filters.ts';
 import { LayersView } from './views/layers.ts';
 import { ProbabilityView } from './views/probabilities.ts';
+import { CellView } from './views/cell.ts';
+import { ConfusionView } from './views/confusion.ts';
+import { EmbeddingView } from './views/embedding.ts';
+import { gray, paintGrid, paintRgb } from './views/paint.ts';
+import { listenForPictures, preprocessPicture, showOriginal, type Picture } from './views/picture.ts';
+import { SaliencyView } from './views/saliency.ts';
+import type { TestImage } from '../../src/explain/api.ts';
+
+/** What the network is looking at: the drawing, a picture of yours, or a test image from the mistakes. */
+type Source =
+  | { kind: 'drawing' }
+  | { kind: 'picture'; picture: Picture; pixels: Float32Array | null; note: string }
+  | { kind: 'test'; pixels: Float32Array; image: TestImage };
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const node = document.getElementById(id);
@@ -40,7 +53,12 @@ async function main(): Promise<void> {
 
   // --- views
   const probabilities = new ProbabilityView($('bars'), $('verdict-digit'), $('verdict-text'), $('server-text'));
-  const layers = new LayersView($('layers'), info.architecture, served.net.input);
+  const input = served.net.input;
+  const convShapes = info.architecture.filter((l) => l.kind === 'conv').map((l) => l.outputShape as [number, number, number]);
+  const cellView = new CellView($('cell-view'), convShapes);
+  const layers = new LayersView($('layers'), info.architecture, input, (block, channel, row, col) => cellView.select({ block, channel, row, col }));
+  const saliencyView = new SaliencyView($('saliency'), info.architecture[info.architecture.length - 1].outputShape[0]);
+  const embeddingView = new EmbeddingView($('embedding'));
   const filters = new FiltersView($('filters'));
   const lossChart = new LineChart($<HTMLCanvasElement>('loss-chart'), { yFormat: (v) => v.toFixed(2) });
   lossChart.addSeries('train loss', '#fb923c');
@@ -53,25 +71,116 @@ async function main(): Promise<void> {
   const compareBox = $<HTMLInputElement>('compare');
 
   // --- drawing → prediction, every view, and (optionally) the server's answer
-  const pad = new DrawingPad($<HTMLCanvasElement>('pad'), () => refresh());
+  const padCanvas = $<HTMLCanvasElement>('pad');
+  const pad = new DrawingPad(padCanvas, () => refresh());
+  const rgb = input.channels === 3;
+  let source: Source = { kind: 'drawing' };
+  let updates = 0;
   function refresh(): void {
     refreshViews();
     document.body.dataset.tensors = String(memory().numTensors); // a leak would show here (and in the tests)
   }
   function refreshViews(): void {
-    const pixels = pad.pixels();
+    const t0 = performance.now();
+    showSource();
+    const pixels = source.kind === 'drawing' ? (rgb ? null : pad.pixels()) : source.pixels;
     if (!pixels) {
-      probabilities.clear(pad.hasInk ? 'No ink found: draw with bolder strokes.' : undefined);
+      const why = source.kind === 'picture' ? `No digit found in ${source.picture.name}: ${source.note}.` : rgb ? 'Choose, drop or paste a colour picture.' : pad.hasInk ? 'No ink found: draw with bolder strokes.' : undefined;
+      probabilities.clear(why);
       layers.clear();
+      saliencyView.clear();
+      cellView.clear();
+      embeddingView.update(null);
       return;
     }
     const seen = look(active, pixels);
     const who = active === served ? 'served model' : `trained here, step ${trainer?.step ?? 0}`;
-    probabilities.update(seen.probabilities, seen.class, `${who} · ${seen.ms.toFixed(1)} ms on ${backend}`);
+    const what = source.kind === 'picture' ? ` · ${source.picture.name}` : source.kind === 'test' ? ` · test image #${source.image.index} (true ${source.image.label})` : '';
+    probabilities.update(seen.probabilities, seen.class, `${who}${what} · ${seen.ms.toFixed(1)} ms on ${backend}`);
     layers.update(seen);
+    saliencyView.update(active, pixels, seen.class);
+    cellView.update(active, seen);
+    const hidden = embeddingView.layer === 'flatten' ? seen.layers[convShapes.length - 1]?.data : seen.layers.find((l) => l.name === embeddingView.layer)?.data;
+    embeddingView.update(hidden ?? null);
     askServer(pixels, seen.probabilities, seen.class);
+    // drawing → every view updated, for the page's own timing (and the browser test that prints it)
+    updates += 1;
+    document.body.dataset.updateMs = (performance.now() - t0).toFixed(2);
+    document.body.dataset.updates = String(updates);
   }
-  $('clear').addEventListener('click', () => pad.clear());
+
+  // --- the source: drawing, your picture, or a test image
+  const sourceBox = $('source');
+  const sourceNote = $('source-note');
+  function showSource(): void {
+    sourceBox.hidden = source.kind === 'drawing';
+    if (source.kind === 'drawing') {
+      sourceNote.textContent = '';
+      return;
+    }
+    const seenCanvas = $<HTMLCanvasElement>('seen');
+    const pixels = source.pixels;
+    if (pixels) {
+      if (rgb) paintRgb(seenCanvas, pixels, input.height, input.width);
+      else paintGrid(seenCanvas, input.height, input.width, (r, c) => pixels[r * input.width + c], gray, 1);
+    }
+    seenCanvas.dataset.ink = pixels ? pixels.reduce((a, b) => a + b, 0).toFixed(3) : '0';
+    $('seen-caption').textContent = `what the network saw (${input.width}×${input.height})`;
+    if (source.kind === 'picture') {
+      $('original-caption').textContent = `${source.picture.name} (${source.picture.width}×${source.picture.height})`;
+      sourceNote.textContent = source.note;
+    } else {
+      const original = $<HTMLCanvasElement>('original');
+      const test = source.pixels;
+      if (rgb) paintRgb(original, test, input.height, input.width);
+      else paintGrid(original, input.height, input.width, (r, c) => test[r * input.width + c], gray, 1);
+      $('original-caption').textContent = `test image #${source.image.index}, true class ${source.image.label}`;
+      sourceNote.textContent = 'A test image from the mistakes below. Draw on the square to go back to drawing.';
+    }
+  }
+  function usePicture(picture: Picture): void {
+    const { pixels, note } = preprocessPicture(picture, input);
+    source = { kind: 'picture', picture, pixels, note };
+    showOriginal($<HTMLCanvasElement>('original'), picture);
+    document.body.dataset.source = 'picture';
+    refresh();
+  }
+  listenForPictures($<HTMLInputElement>('picture'), $('drop-zone'), usePicture, (message) => {
+    sourceNote.textContent = message;
+  });
+  padCanvas.addEventListener('pointerdown', () => {
+    if (source.kind !== 'drawing') {
+      source = { kind: 'drawing' };
+      document.body.dataset.source = 'drawing';
+      pad.clear();
+    }
+  });
+  if (rgb) {
+    padCanvas.hidden = true;
+    $('rgb-note').hidden = false;
+  }
+  $('clear').addEventListener('click', () => {
+    source = { kind: 'drawing' };
+    document.body.dataset.source = 'drawing';
+    pad.clear();
+  });
+
+  // --- mistakes and the map, from the server's test run (slower: loaded after the page is up)
+  const confusionView = new ConfusionView($('confusion-view'), getErrors, pixelsFromBase64, () => active, ({ pixels, image }) => {
+    source = { kind: 'test', pixels, image };
+    document.body.dataset.source = 'test';
+    refresh();
+    $('draw-title').scrollIntoView({ block: 'start', behavior: 'smooth' });
+  });
+  getTestRun()
+    .then((run) => confusionView.show(run))
+    .catch((err: Error) => confusionView.fail(`Could not load the test run: ${err.message}`));
+  getEmbedding()
+    .then((file) => {
+      embeddingView.show(file);
+      refresh();
+    })
+    .catch((err: Error) => embeddingView.fail(`Could not load the map: ${err.message}`));
   compareBox.addEventListener('change', () => {
     if (!compareBox.checked) probabilities.showServer(null);
     refresh();

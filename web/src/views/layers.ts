@@ -6,7 +6,7 @@
  */
 import type { LayerInfo } from '../../../src/serve/schema.ts';
 import type { Look } from '../network.ts';
-import { el, gray, heat, maxOf, paintGrid, signed } from './paint.ts';
+import { el, gray, heat, maxOf, paintGrid, paintRgb, signed } from './paint.ts';
 
 interface Stage {
   info: LayerInfo | null; // null: the input
@@ -18,10 +18,12 @@ export class LayersView {
   private readonly stages: Stage[] = [];
   private version = 0;
 
+  /** `onCell` runs when a conv feature-map cell is clicked: block index, map, row, column. */
   constructor(
     private readonly container: HTMLElement,
     layers: LayerInfo[],
-    input: { height: number; width: number },
+    private readonly input: { height: number; width: number; channels?: number },
+    private readonly onCell?: (block: number, channel: number, row: number, col: number) => void,
   ) {
     this.stages.push(this.stage(null, `input ${input.height}×${input.width}`, 'what the network receives, after centring and scaling', 1, 'input'));
     for (const layer of layers) {
@@ -46,9 +48,21 @@ export class LayersView {
       grid.style.gridTemplateColumns = `repeat(${cols}, ${Math.floor((250 - 3 * (cols - 1)) / cols)}px)`;
     }
     const canvases: HTMLCanvasElement[] = [];
+    const block = this.stages.filter((s) => s.info?.kind === 'conv').length;
     for (let i = 0; i < tiles; i++) {
       const c = el('canvas', 'tile');
       c.title = info ? `${info.name} map ${i + 1}` : 'network input';
+      if (kind === 'conv' && info && this.onCell) {
+        const [h, w] = info.outputShape;
+        c.classList.add('clickable');
+        c.title += ': click a cell to see how it was computed';
+        c.addEventListener('click', (e) => {
+          const r = c.getBoundingClientRect();
+          const row = Math.min(h - 1, Math.max(0, Math.floor(((e.clientY - r.top) / r.height) * h)));
+          const col = Math.min(w - 1, Math.max(0, Math.floor(((e.clientX - r.left) / r.width) * w)));
+          this.onCell?.(block, i, row, col);
+        });
+      }
       canvases.push(c);
       grid.append(c);
     }
@@ -83,8 +97,10 @@ export class LayersView {
     let checksum = 0;
     for (const stage of this.stages) {
       if (stage.info === null) {
-        const side = Math.round(Math.sqrt(look.input.length));
-        paintGrid(stage.tiles[0], side, side, (r, c) => look.input[r * side + c], gray, 1);
+        const { height, width } = this.input;
+        const channels = this.input.channels ?? 1;
+        if (channels === 3) paintRgb(stage.tiles[0], look.input, height, width);
+        else paintGrid(stage.tiles[0], height, width, (r, c) => look.input[(r * width + c) * channels], gray, 1);
         continue;
       }
       const out = byName.get(stage.info.name);

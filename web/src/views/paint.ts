@@ -88,3 +88,16 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: st
   if (text !== undefined) node.textContent = text;
   return node;
 }
+
+/** An RGB image (NHWC, values in [0,1]) at one canvas pixel per pixel. */
+export function paintRgb(canvas: HTMLCanvasElement, pixels: Float32Array, h: number, w: number): void {
+  if (canvas.width !== w) canvas.width = w;
+  if (canvas.height !== h) canvas.height = h;
+  const ctx = canvas.getContext('2d')!;
+  const image = ctx.createImageData(w, h);
+  for (let i = 0; i < h * w; i++) {
+    for (let c = 0; c < 3; c++) image.data[4 * i + c] = pixels[3 * i + c] * 255;
+    image.data[4 * i + 3] = 255;
+  }
+  ctx.putImageData(image, 0, 0);
+}
