@@ -29,6 +29,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KernelFunc } from './common.ts';
 import { conv2DBackpropFilter } from './conv-filter.ts';
+import { conv2DDirect } from './conv-direct.ts';
 import { conv2DBackpropInput } from './conv-input.ts';
 import { add, identity, sum } from './elementwise.ts';
 import { batchMatMul } from './matmul.ts';
@@ -36,6 +37,7 @@ import { maxPoolGrad } from './pool.ts';
 
 export { allowSimdKernels } from './common.ts';
 export { IM2COL_MAX_TAPS } from './conv-filter.ts';
+export { allowDirectConv } from './conv-direct.ts';
 
 let installed = false;
 
@@ -49,6 +51,8 @@ export function installWasmGradients(): void {
     maxPoolGrad: stock('MaxPoolGrad'),
     batchMatMul: stock('BatchMatMul'),
   };
+  const stockConv2D = stock('Conv2D');
+  replace('Conv2D', (args) => conv2DDirect(args as never) ?? (stockConv2D as KernelFunc)(args));
   replace('Conv2DBackpropFilter', (args) => conv2DBackpropFilter(args as never));
   replace('Conv2DBackpropInput', (args) => conv2DBackpropInput(args as never, original.conv2DBackpropInput));
   replace('MaxPoolGrad', (args) => maxPoolGrad(args as never, original.maxPoolGrad));
