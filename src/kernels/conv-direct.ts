@@ -42,16 +42,19 @@ export interface Group {
 const REGISTERS = 14;
 const maxR = (v: number) => Math.floor((REGISTERS - 1 - v) / v);
 
-/** Estimated cycles of one (tap, channel) step of an R x V block: two mul and two add pipes, ~2.5 loads per cycle, add latency 3. */
-const stepCost = (r: number, v: number) => Math.max((r * v) / 2, (r + v) / 2.5, 3) + 0.5;
+/**
+ * Estimated cycles of one R x V block over `steps` (tap, channel) steps: per step two mul and two add pipes, about
+ * two loads per cycle, add latency 3; per block zeroing and storing the accumulators and the tap-row loop.
+ */
+const blockCost = (r: number, v: number, steps: number, kh: number) => steps * Math.max((r * v) / 2, (r + v) / 2, 3) + 2 * r * v + 4 * kh + 6;
 
-function rowCost(wo: number, r: number, v: number): number {
+function rowCost(wo: number, r: number, v: number, steps: number, kh: number): number {
   const full = Math.floor(wo / r);
-  return full * stepCost(r, v) + (wo % r > 0 ? stepCost(wo % r, v) : 0);
+  return full * blockCost(r, v, steps, kh) + (wo % r > 0 ? blockCost(wo % r, v, steps, kh) : 0);
 }
 
 /** Splits `q` output vectors into groups of V and picks each group's R, by the cost model above. */
-export function planGroups(q: number, wo: number): Group[] {
+export function planGroups(q: number, wo: number, steps = 400, kh = 5): Group[] {
   let best: { cost: number; groups: Group[] } | undefined;
   for (let v = 1; v <= Math.min(4, q); v++) {
     const sizes = Array.from({ length: Math.floor(q / v) }, () => v);
@@ -61,8 +64,8 @@ export function planGroups(q: number, wo: number): Group[] {
     const groups: Group[] = [];
     for (const s of sizes) {
       let bestR = 1;
-      for (let r = 2; r <= Math.min(maxR(s), wo); r++) if (rowCost(wo, r, s) < rowCost(wo, bestR, s)) bestR = r;
-      cost += rowCost(wo, bestR, s);
+      for (let r = 2; r <= Math.min(maxR(s), wo); r++) if (rowCost(wo, r, s, steps, kh) < rowCost(wo, bestR, s, steps, kh)) bestR = r;
+      cost += rowCost(wo, bestR, s, steps, kh);
       groups.push({ o0, v: s, r: bestR });
       o0 += 4 * s;
     }
@@ -200,9 +203,21 @@ export function directConvCalls(): number {
   return calls;
 }
 
+export function directConvEnabled(): boolean {
+  return enabled;
+}
+
 /** Turns the generated convolution kernels off (XNNPACK for everything) or back on: for tests and the bench. */
 export function allowDirectConv(allowed: boolean): void {
   enabled = allowed;
+}
+
+let planner: (q: number, wo: number, steps: number, kh: number) => Group[] = planGroups;
+
+/** Replaces the block planner (experiments and tests: other block shapes for the same convolution); none restores it. */
+export function setPlanner(plan?: (q: number, wo: number, steps: number, kh: number) => Group[]): void {
+  planner = plan ?? planGroups;
+  kernels.clear();
 }
 
 /** Largest taps x input channels a kernel is generated for (code size grows with it). */
@@ -219,7 +234,7 @@ function kernelFor(backend: BackendWasm, shape: ConvShape): Kernel | undefined {
   let k = kernels.get(key);
   if (k === undefined) {
     k = null;
-    const groups = planGroups(shape.coutp / 4, shape.wo);
+    const groups = planner(shape.coutp / 4, shape.wo, shape.kh * shape.kw * shape.cin, shape.kh);
     const bytes = forwardModule(shape, groups);
     if (WebAssembly.validate(bytes)) {
       try {

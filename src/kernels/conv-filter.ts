@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type Pad, type SimdKernels, type TensorInfo, conv2DInfo, free, heap, isNhwc, padOrCrop, run, simdKernels, transpose } from './common.ts';
+import { conv2DBackpropFilterDirect, directFilterCovers } from './conv-filter-direct.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Conv2DBackpropFilter: dW[i,j,c,o] = Σ_{b,y,x} xpad[b, y·s+i, x·s+j, c] · dy[b,y,x,o]
@@ -10,6 +11,15 @@ interface BackpropFilterArgs {
   inputs: { x: TensorInfo; dy: TensorInfo };
   attrs: { strides: number | [number, number]; pad: unknown; dataFormat: unknown; dimRoundingMode: unknown; filterShape: [number, number, number, number] };
   backend: BackendWasm;
+}
+
+/** Which path computes the filter gradient of this configuration (for the bench's report). */
+export function filterGradientRoute(info: tf.backend_util.Conv2DInfo): string {
+  if (info.filterHeight * info.filterWidth * info.inChannels <= IM2COL_MAX_TAPS) {
+    const oneChannel = info.inChannels === 1 && info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1;
+    return oneChannel && info.outChannels % 16 === 0 ? 'simd one-channel' : 'im2col matmul';
+  }
+  return directFilterCovers(info) ? 'direct' : 'xnnpack (forward-conv trick)';
 }
 
 export function conv2DBackpropFilter({ inputs, attrs, backend }: BackpropFilterArgs): TensorInfo {
@@ -23,6 +33,8 @@ export function conv2DBackpropFilter({ inputs, attrs, backend }: BackpropFilterA
     if (simd) return conv2DBackpropFilterOneChannel(backend, simd, x, dy, info);
     return conv2DBackpropFilterIm2col(backend, x, dy, info);
   }
+  const direct = conv2DBackpropFilterDirect(backend, x, dy, info);
+  if (direct) return direct;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight: ho, outWidth: wo } = info;
   const { top, left } = info.padInfo as Pad;
 

@@ -28,8 +28,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { KernelFunc } from './common.ts';
-import { conv2DBackpropFilter } from './conv-filter.ts';
-import { conv2DDirect } from './conv-direct.ts';
+import { conv2DBackpropFilter, filterGradientRoute } from './conv-filter.ts';
+import { conv2DDirect, directConvCovers } from './conv-direct.ts';
 import { conv2DBackpropInput } from './conv-input.ts';
 import { add, identity, sum } from './elementwise.ts';
 import { batchMatMul } from './matmul.ts';
@@ -68,4 +68,37 @@ export function installWasmGradients(): void {
 function replace(kernelName: string, kernelFunc: KernelFunc): void {
   if (tf.getKernel(kernelName, 'wasm') !== undefined) tf.unregisterKernel(kernelName, 'wasm');
   tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+}
+
+/** Which kernel runs each product of a convolution on wasm: 'direct' (generated here), 'xnnpack', or a named path. */
+export function convRoutes(
+  xShape: [number, number, number, number],
+  wShape: [number, number, number, number],
+  stride: number,
+  pad: 'same' | 'valid',
+): { forward: string; inputGradient: string; filterGradient: string } {
+  const info = tf.backend_util.computeConv2DInfo(xShape, wShape, stride, 1, pad, undefined, false, 'channelsLast');
+  const [kh, kw, cin, cout] = wShape;
+  let inputGradient = 'xnnpack (stock, strided)';
+  if (stride === 1) {
+    // dy correlated with the rotated filter, padded by k − 1 − pad: see conv-input.ts
+    const { top, left } = info.padInfo;
+    const dyInfo = tf.backend_util.computeConv2DInfo(
+      [xShape[0], info.outHeight, info.outWidth, cout],
+      [kh, kw, cout, cin],
+      1,
+      1,
+      [
+        [0, 0],
+        [kh - 1 - top, xShape[1] - info.outHeight + top],
+        [kw - 1 - left, xShape[2] - info.outWidth + left],
+        [0, 0],
+      ] as never,
+      undefined,
+      false,
+      'channelsLast',
+    );
+    inputGradient = directConvCovers(dyInfo) ? 'direct' : 'xnnpack';
+  }
+  return { forward: directConvCovers(info) ? 'direct' : 'xnnpack', inputGradient, filterGradient: filterGradientRoute(info) };
 }
