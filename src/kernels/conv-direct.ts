@@ -194,7 +194,8 @@ interface Kernel {
 }
 
 const kernels = new Map<string, Kernel | null>();
-let enabled = true;
+/** CONVLAB_KERNELS=xnnpack in the environment (workers inherit it) turns the generated kernels off: for A/B runs. */
+let enabled = !(typeof process !== 'undefined' && process.env?.CONVLAB_KERNELS === 'xnnpack');
 let memoryOf: WebAssembly.Memory | undefined;
 let calls = 0;
 
