@@ -44,9 +44,9 @@ const maxR = (v: number) => Math.floor((REGISTERS - 1 - v) / v);
 
 /**
  * Estimated cycles of one R x V block over `steps` (tap, channel) steps: per step two mul and two add pipes, about
- * two loads per cycle, add latency 3; per block zeroing and storing the accumulators and the tap-row loop.
+ * two loads per cycle (a broadcast input counts twice: measured, conv1 runs faster as 2x4 than as 5x2), add latency 3; per block zeroing and storing the accumulators and the tap-row loop.
  */
-const blockCost = (r: number, v: number, steps: number, kh: number) => steps * Math.max((r * v) / 2, (r + v) / 2, 3) + 2 * r * v + 4 * kh + 6;
+const blockCost = (r: number, v: number, steps: number, kh: number) => steps * Math.max((r * v) / 2, (2 * r + v) / 2, 3) + 2 * r * v + 4 * kh + 6;
 
 function rowCost(wo: number, r: number, v: number, steps: number, kh: number): number {
   const full = Math.floor(wo / r);
