@@ -126,6 +126,12 @@ try {
         }
         case 'predict': {
           loadWeights();
+          if (req.probabilities) {
+            const p = tf.tidy(() => tf.softmax(forward(init.net, params, tf.tensor4d(req.images, [req.count, init.height, init.width, init.channels]))));
+            const values = new Float32Array(p.dataSync()); // a copy of its own, to transfer
+            p.dispose();
+            return reply({ loss: 0, correct: 0, probabilities: values }, [values.buffer]);
+          }
           // In batches: the wasm heap grows to the largest batch's activations and never shrinks
           // (5,000 test images at once would keep ~1 GB per worker).
           const values = new Uint8Array(req.count);
