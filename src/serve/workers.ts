@@ -22,8 +22,9 @@ export async function startWorkerRunners(model: ServedModel, count: number, back
     await Promise.all(pools.map((p) => p.close()));
     throw (failed as PromiseRejectedResult).reason;
   }
+  // one pass each now, so the first requests do not pay for each worker's first-call setup
+  await Promise.all(pools.map((pool) => (pool.publish(flat), pool.probabilities(new Float32Array(pixels), 1))));
   return pools.map((pool) => {
-    pool.publish(flat);
     return {
       run: (images: Float32Array[], n: number) => {
         const batch = new Float32Array(n * pixels);
