@@ -53,7 +53,7 @@ export interface Prediction {
   class: number;
   /** softmax(logits): one probability per class, summing to 1. */
   probabilities: number[];
-  /** Server time for this input: decoding + preprocessing + forward pass (a batch's time is shared equally). */
+  /** Server time for this input: decoding + preprocessing + waiting for its batch + forward pass (a pass is shared equally). */
   ms: number;
 }
 
