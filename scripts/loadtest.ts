@@ -11,9 +11,10 @@
  * each at `--connections` (default 20) and at 1 connection (single-request latency). Fails (exit 1) on any
  * error, non-2xx answer, or a change in the server's tensor count.
  *
- *   npm run loadtest [-- --model DIR --connections 20 --duration 20 --only after --windows 0,1,2,4]
+ *   npm run loadtest [-- --model DIR --connections 20 --duration 20 --only after --windows 0,1,2,4 --try="--workers 1;--workers 3"]
  *
- * `--windows` adds an "after" row per batch window (to choose the default by measurement). Without
+ * `--windows` adds an "after" row per batch window (to choose the default by measurement), `--try` a row per
+ * set of `convlab serve` flags. Without
  * --model it uses the test fixture model (trained once and cached under test-artifacts/).
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
@@ -35,6 +36,7 @@ const { values: flags } = parseArgs({
     duration: { type: 'string', default: '20' },
     only: { type: 'string' },
     windows: { type: 'string' },
+    try: { type: 'string' },
   },
 });
 const connections = Number(flags.connections);
@@ -71,6 +73,7 @@ if (flags.only !== 'after') rows.push({ name: 'before', args: before, connection
 if (flags.only !== 'before') {
   rows.push({ name: 'after', args: [], connections }, { name: 'after', args: [], connections: 1 });
   for (const w of windows) rows.push({ name: `after, window ${w} ms`, args: ['--batch-window', String(w)], connections });
+  for (const extra of flags.try?.split(';') ?? []) rows.push({ name: 'try', args: extra.trim().split(/\s+/), connections });
 }
 
 interface Result {

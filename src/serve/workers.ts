@@ -29,7 +29,7 @@ export async function startWorkerRunners(model: ServedModel, count: number, back
       run: (images: Float32Array[], n: number) => {
         const batch = new Float32Array(n * pixels);
         images.forEach((im, i) => batch.set(im, i * pixels));
-        return pool.probabilities(batch, n);
+        return pool.probabilities(batch, n, true); // the served weights never change
       },
       close: () => pool.close(),
     };
