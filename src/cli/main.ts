@@ -10,7 +10,7 @@ import { trainCommand } from './train.ts';
 import { evaluateCommand } from './evaluate.ts';
 import { predictCommand } from './predict.ts';
 import { channelList, collectImages, visualizeCommand } from './visualize.ts';
-import { serveCommand } from './serve.ts';
+import { DEFAULT_BATCH_WINDOW_MS, serveCommand } from './serve.ts';
 import { searchCommand } from './search.ts';
 import { exportCommand } from './export.ts';
 import { parseAugmentFlag } from '../model/validate.ts';
@@ -24,6 +24,12 @@ export function positiveInt(value: string): number {
 export function nonNegativeInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number ≥ 0');
+  return n;
+}
+
+export function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number ≥ 0');
   return n;
 }
 
@@ -115,6 +121,13 @@ function program(): Command {
     .option('--no-page', 'serve the API only: do not build or serve the page')
     .option('--rebuild', 'rebuild the page even if web/dist is up to date')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend for inference').choices(backendNames).default('wasm'))
+    .option('--workers <n>', 'inference worker threads (default: one per core; 0 = the main thread)', nonNegativeInt)
+    .option('--batch-window <ms>', 'how long a predict request waits for others to share its forward pass', nonNegativeNumber, DEFAULT_BATCH_WINDOW_MS)
+    .option('--token-file <file>', 'require `Authorization: Bearer TOKEN` with the token in this file (needed off loopback, or --no-auth)')
+    .option('--no-auth', 'serve off loopback without a token (a proxy in front authenticates)')
+    .option('--cors <origin>', 'allow this origin to call the API from a browser (repeatable; none by default)', (v: string, all: string[] = []) => [...all, v])
+    .option('--rate-limit <n/min>', 'most requests per minute per client address (default: no limit)')
+    .option('--drain-timeout <s>', 'on SIGTERM, seconds to let requests in flight finish', positiveNumber, 10)
     .action(serveCommand);
 
   cli

@@ -19,7 +19,7 @@ import type { ErrorCell, TestImage, TestRun } from '../explain/api.ts';
 import type { EmbeddingFile } from '../explain/embedding.ts';
 import { loadOrFitEmbedding } from '../viz/embedding.ts';
 import { ApiError } from './schema.ts';
-import type { ServedModel } from './server.ts';
+import type { ServedModel } from './served-model.ts';
 
 export interface ExplainOptions {
   model: ServedModel;
@@ -96,7 +96,7 @@ export async function explainRoutes(app: FastifyInstance, options: ExplainOption
     };
   };
 
-  app.get('/api/explain/test-run', async (): Promise<TestRun> => {
+  app.get('/api/explain/test-run', { schema: { summary: 'The served model test run: confusion matrix and counts' } }, async (): Promise<TestRun> => {
     const s = await scan();
     const fromMetrics = model.metrics?.confusionMatrix;
     const correct = s.confusion.reduce((n, row, i) => n + row[i], 0);
@@ -112,7 +112,7 @@ export async function explainRoutes(app: FastifyInstance, options: ExplainOption
     };
   });
 
-  app.get('/api/explain/errors', async (request): Promise<ErrorCell> => {
+  app.get('/api/explain/errors', { schema: { summary: 'Misclassified test images of one confusion cell (?true=T&predicted=P&limit=N)' } }, async (request): Promise<ErrorCell> => {
     const query = (request.query ?? {}) as Record<string, unknown>;
     const int = (name: string, max: number, fallback?: number): number => {
       const raw = query[name];
@@ -135,7 +135,7 @@ export async function explainRoutes(app: FastifyInstance, options: ExplainOption
   });
 
   let embedding: Promise<EmbeddingFile> | undefined;
-  app.get('/api/explain/embedding', async (_request, reply): Promise<EmbeddingFile> => {
+  app.get('/api/explain/embedding', { schema: { summary: 'The UMAP map of the last hidden layer for 2,000 test images' } }, async (_request, reply): Promise<EmbeddingFile> => {
     embedding ??= scan()
       .then((s) => loadOrFitEmbedding(model.dir, net, model.params, s.test, { cacheDir: options.cacheDir, log: options.log }))
       .then((r) => r.file)

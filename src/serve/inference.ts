@@ -8,7 +8,9 @@ import { ConvlabError } from '../errors.ts';
 import type { NetworkConfig } from '../model/config.ts';
 import { forward, type Activations as Recorded, type Params } from '../model/cnn.ts';
 import { decodeImage, toMnist } from '../predict/preprocess.ts';
-import { ApiError, LIMITS, architecture, isErrorCode, type Activations, type CheckedInput, type LayerActivation, type Prediction } from './schema.ts';
+import { architecture } from '../model/architecture.ts';
+import { ApiError, isErrorCode, type Activations, type LayerActivation, type Prediction } from './schema.ts';
+import type { CheckedInput } from './checks.ts';
 
 /** A checked input → the 784 pixels the network takes. Pictures are preprocessed like `convlab predict`. */
 export async function toPixels(input: CheckedInput, name: string): Promise<Float32Array> {
@@ -38,12 +40,23 @@ function batchTensor(net: NetworkConfig, images: Float32Array[]): tf.Tensor4D {
 /** Class probabilities for each image, as one forward pass over the batch. */
 export function predict(net: NetworkConfig, params: Params, images: Float32Array[], ms: number[]): Prediction[] {
   const t0 = performance.now();
-  const probs = tf.tidy(() => tf.softmax(forward(net, params, batchTensor(net, images)))); // [B,classes]
-  const values = probs.dataSync();
-  const classes = probs.shape[1];
-  probs.dispose();
+  const values = softmaxOf(net, params, images);
   const share = (performance.now() - t0) / images.length;
-  return images.map((_, i) => answer(Array.from(values.subarray(i * classes, (i + 1) * classes)), ms[i] + share));
+  return answers(values, images.length, ms.map((m) => m + share));
+}
+
+/** softmax(forward(images)) as one flat array [B × classes], in this thread. */
+export function softmaxOf(net: NetworkConfig, params: Params, images: Float32Array[]): Float32Array {
+  const probs = tf.tidy(() => tf.softmax(forward(net, params, batchTensor(net, images)))); // [B,classes]
+  const values = probs.dataSync() as Float32Array;
+  probs.dispose();
+  return values;
+}
+
+/** B answers from a flat [B × classes] array of probabilities. */
+export function answers(values: Float32Array, count: number, ms: number[]): Prediction[] {
+  const classes = values.length / count;
+  return Array.from({ length: count }, (_, i) => answer(Array.from(values.subarray(i * classes, (i + 1) * classes)), ms[i]));
 }
 
 /** Every layer's output for each image: conv maps (after pool + ReLU), dense layers, softmax. */
@@ -77,67 +90,4 @@ function answer(probabilities: number[], ms: number): Prediction {
   let best = 0;
   for (let k = 1; k < probabilities.length; k++) if (probabilities[k] > probabilities[best]) best = k;
   return { class: best, probabilities, ms: Math.round(ms * 1000) / 1000 };
-}
-
-interface Job {
-  images: Float32Array[];
-  ms: number[];
-  resolve: (answers: Prediction[]) => void;
-  reject: (err: unknown) => void;
-}
-
-/**
- * Dynamic batching for /api/predict: requests that arrive in the same turn of the event loop share one
- * forward pass. On wasm a pass over 16 images costs about 7 single passes, not 16, so under concurrent
- * load throughput rises, while a lone request waits only for one `setImmediate`.
- */
-export class PredictBatcher {
-  /** Forward passes run so far (images / passes is the mean batch size). */
-  passes = 0;
-  images = 0;
-  private queue: Job[] = [];
-  private scheduled = false;
-
-  constructor(
-    private readonly net: NetworkConfig,
-    private readonly params: Params,
-    private readonly maxBatch: number = LIMITS.predictBatch,
-  ) {}
-
-  predict(images: Float32Array[], ms: number[]): Promise<Prediction[]> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ images, ms, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush()); // after this turn's I/O callbacks: every request read so far joins
-      }
-    });
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    const jobs = this.queue;
-    this.queue = [];
-    for (let i = 0; i < jobs.length; ) {
-      // consecutive jobs, up to maxBatch images (a single job is never split)
-      const group: Job[] = [];
-      let count = 0;
-      while (i < jobs.length && (group.length === 0 || count + jobs[i].images.length <= this.maxBatch)) {
-        count += jobs[i].images.length;
-        group.push(jobs[i++]);
-      }
-      this.passes += 1;
-      this.images += count;
-      try {
-        const answers = predict(this.net, this.params, group.flatMap((j) => j.images), group.flatMap((j) => j.ms));
-        let k = 0;
-        for (const job of group) {
-          job.resolve(answers.slice(k, k + job.images.length));
-          k += job.images.length;
-        }
-      } catch (err) {
-        for (const job of group) job.reject(err);
-      }
-    }
-  }
 }

@@ -22,7 +22,12 @@ export interface OnnxRouteOptions {
 export async function onnxRoute(app: FastifyInstance, options: OnnxRouteOptions): Promise<void> {
   const { model } = options;
   const cache = new Map<OnnxLayout, Buffer>();
-  app.get(ONNX_ROUTE, async (request, reply) => {
+  const schema = {
+    summary: 'The model as an ONNX file (opset 13)',
+    description: '`?layout=nchw` (default) or `?layout=nhwc`; answered as an attachment named model.onnx',
+    produces: [ONNX_MEDIA_TYPE],
+  };
+  app.get(ONNX_ROUTE, { schema }, async (request, reply) => {
     const query = (request.query ?? {}) as Record<string, unknown>;
     const layout = query.layout ?? DEFAULT_LAYOUT;
     if (typeof layout !== 'string' || !(onnxLayouts as readonly string[]).includes(layout)) {

@@ -1,6 +1,7 @@
 /**
- * The API's routes. Request and response shapes live in ./schema.ts; the computation in ./inference.ts.
- * A handler reads and checks its input (throwing ApiError), computes, and returns the answer object.
+ * The API's routes. Each route is declared with its schema from route-schemas.ts (Fastify validates with it
+ * and /api/openapi.json is generated from it); types live in schema.ts, the computation in inference.ts.
+ * A handler reads its input (the checks in checks.ts turn it into pixels), computes, and returns the answer.
  */
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -9,43 +10,50 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import * as tf from '@tensorflow/tfjs';
 import { loadMnist, type MnistSplits } from '../data/mnist.ts';
 import type { LabeledImages } from '../data/idx.ts';
-import { PredictBatcher, activations, pixelsFromImage, toPixels } from './inference.ts';
-import {
-  ApiError,
-  LIMITS,
-  architecture,
-  checkPredictRequest,
-  checkSubsetQuery,
-  openApiDocument,
-  type Health,
-  type MnistSubset,
-  type ModelInfo,
-} from './schema.ts';
-import type { ServedModel } from './server.ts';
+import { architecture } from '../model/architecture.ts';
+import { activations, pixelsFromImage, toPixels } from './inference.ts';
+import type { Predictor } from './batcher.ts';
+import { ApiError, LIMITS, type Health, type MnistSubset, type ModelInfo, type Ready } from './schema.ts';
+import { checkPredictRequest, checkSubsetQuery } from './checks.ts';
+import { WASM_FILES, routeSchemas } from './route-schemas.ts';
+import { openApiDocument } from './openapi.ts';
+import type { Explainers } from './validation.ts';
+import type { ServedModel } from './served-model.ts';
 
 export interface RouteContext {
   model: ServedModel;
   backend: string;
   mnistDir?: string;
   version: string;
+  /** Runs /api/predict's forward passes: batched, on the main thread or on workers. */
+  predictor: Predictor;
+  /** Why the server is not ready (draining, a worker gone), or undefined when it is. */
+  notReady: () => string | undefined;
 }
 
-/** The wasm binaries the page's TensorFlow.js wasm backend fetches (setWasmPaths('/tfjs-wasm/')). */
-const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
+/** What a rejected request body or query is explained with (see validation.ts); filled by registerRoutes. */
+export const explainers: Explainers = {
+  'body POST /api/predict': (body) => void checkPredictRequest(body, LIMITS.predictBatch),
+  'body POST /api/activations': (body) => void checkPredictRequest(body, LIMITS.activationsBatch),
+  'params GET /tfjs-wasm/:file': (params) => {
+    const file = (params as { file?: string }).file;
+    throw new ApiError('NOT_FOUND', `no file /tfjs-wasm/${file}; the wasm backend needs one of ${WASM_FILES.join(', ')}`);
+  },
+};
+
 
 export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { model } = ctx;
   const started = performance.now();
 
   // --- inference
-  const batcher = new PredictBatcher(model.net, model.params);
-  app.post('/api/predict', async (request) => {
+  app.post('/api/predict', { schema: routeSchemas['POST /api/predict'] }, async (request) => {
     const { batch, images, ms } = await readInputs(request, LIMITS.predictBatch);
-    const answers = await batcher.predict(images, ms);
+    const answers = await ctx.predictor.predict(images, ms);
     return batch ? answers : answers[0];
   });
 
-  app.post('/api/activations', async (request) => {
+  app.post('/api/activations', { schema: routeSchemas['POST /api/activations'] }, async (request) => {
     const { batch, images, ms } = await readInputs(request, LIMITS.activationsBatch);
     const answers = activations(model.net, model.params, images, ms);
     return batch ? answers : answers[0];
@@ -62,26 +70,34 @@ export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): P
     backend: ctx.backend,
     limits: LIMITS,
   };
-  app.get('/api/model', async () => info);
+  app.get('/api/model', { schema: routeSchemas['GET /api/model'] }, async () => info);
 
-  app.get('/model/model.json', async (_request, reply) => {
+  app.get('/model/model.json', { schema: routeSchemas['GET /model/model.json'] }, async (_request, reply) => {
     void reply.type('application/json').header('cache-control', 'no-cache');
     return model.modelJson;
   });
-  app.get('/model/weights.bin', async (_request, reply) => {
+  app.get('/model/weights.bin', { schema: routeSchemas['GET /model/weights.bin'] }, async (_request, reply) => {
     void reply.type('application/octet-stream').header('cache-control', 'no-cache');
     return model.weights;
   });
 
   // --- MNIST for training in the browser: uint8 pixels and labels, base64
   let mnist: Promise<MnistSplits> | undefined;
-  app.get('/api/mnist-subset', async (request): Promise<MnistSubset> => {
+  const splits = () => {
     mnist ??= loadMnist(ctx.mnistDir);
-    const splits = await mnist.catch((err) => {
+    return mnist.catch((err) => {
       mnist = undefined; // let a later request retry
       throw err;
     });
-    const pick = (split: 'train' | 'test'): LabeledImages => (split === 'train' ? splits.train : splits.test);
+  };
+  const subsetSizes = async () => {
+    const s = await splits();
+    return (split: 'train' | 'test') => (split === 'train' ? s.train : s.test).count;
+  };
+  explainers['querystring GET /api/mnist-subset'] = async (query) => void checkSubsetQuery(query, await subsetSizes());
+  app.get('/api/mnist-subset', { schema: routeSchemas['GET /api/mnist-subset'] }, async (request): Promise<MnistSubset> => {
+    const loaded = await splits();
+    const pick = (split: 'train' | 'test'): LabeledImages => (split === 'train' ? loaded.train : loaded.test);
     const { split, offset, count } = checkSubsetQuery(request.query, (s) => pick(s).count);
     const data = pick(split);
     const size = data.height * data.width * data.channels;
@@ -93,24 +109,27 @@ export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): P
   });
 
   // --- about the service
-  const openapi = openApiDocument(ctx.version);
-  app.get('/api/openapi.json', async () => openapi);
+  let openapi: Record<string, unknown> | undefined;
+  app.get('/api/openapi.json', { schema: routeSchemas['GET /api/openapi.json'] }, async () => (openapi ??= openApiDocument(app)));
 
-  app.get('/healthz', async (): Promise<Health> => ({
+  app.get('/healthz', { schema: routeSchemas['GET /healthz'] }, async (): Promise<Health> => ({
     status: 'ok',
     uptimeSeconds: Math.round((performance.now() - started) / 100) / 10,
     backend: ctx.backend,
     tensors: tf.memory().numTensors,
   }));
 
+  app.get('/readyz', { schema: routeSchemas['GET /readyz'] }, async (_request, reply): Promise<Ready> => {
+    const reason = ctx.notReady();
+    if (reason !== undefined) void reply.code(503);
+    return { ready: reason === undefined, workers: ctx.predictor.workers, ...(reason === undefined ? {} : { reason }) };
+  });
+
   // --- the wasm binaries for the page, from the installed package (nothing from a CDN)
   const wasmDir = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
   const wasmCache = new Map<string, Buffer>();
-  app.get<{ Params: { file: string } }>('/tfjs-wasm/:file', async (request, reply) => {
-    const file = request.params.file;
-    if (!WASM_FILES.includes(file)) {
-      throw new ApiError('NOT_FOUND', `no file /tfjs-wasm/${file}; the wasm backend needs one of ${WASM_FILES.join(', ')}`);
-    }
+  app.get<{ Params: { file: string } }>('/tfjs-wasm/:file', { schema: routeSchemas['GET /tfjs-wasm/:file'] }, async (request, reply) => {
+    const file = request.params.file; // one of WASM_FILES: the params schema says so
     let bytes = wasmCache.get(file);
     if (bytes === undefined) {
       bytes = await readFile(join(wasmDir, file));

@@ -69,7 +69,15 @@ export type StepRequest =
       /** Each worker's share of the batch (n_i / n), to weight the gradients. */
       sliceWeights: number[];
     }
-  | { kind: 'predict'; images: Float32Array; count: number }
+  | {
+      kind: 'predict';
+      images: Float32Array;
+      count: number;
+      /** Reply softmax outputs instead of classes. */
+      probabilities?: boolean;
+      /** The shared weights have not changed since the worker last loaded them (serving): do not reload. */
+      sameWeights?: boolean;
+    }
   | { kind: 'optimizer'; config: OptimizerConfig; state?: ShardState }
   | { kind: 'state' };
 
@@ -78,6 +86,8 @@ export interface StepReply {
   correct: number;
   /** For 'predict': the predicted class of each image of the slice. */
   classes?: Uint8Array;
+  /** For 'predict' with `probabilities`: softmax outputs, [count × classes]. */
+  probabilities?: Float32Array;
   /** For 'state': this worker's shard of the optimizer state. */
   state?: ShardState;
   error?: string;
@@ -217,6 +227,17 @@ export class GradientPool {
     const replies = await this.all((i) => ({ kind: 'predict', images: images.slice(bounds[i] * this.pixels, bounds[i + 1] * this.pixels), count: bounds[i + 1] - bounds[i] }));
     const out = new Uint8Array(count);
     replies.forEach((r, i) => out.set(r.classes!, bounds[i]));
+    return out;
+  }
+
+  /** Softmax outputs [count × classes] of `count` images, the slices computed in parallel with the published weights. */
+  async probabilities(images: Float32Array, count: number, sameWeights = false): Promise<Float32Array> {
+    const k = this.size;
+    const bounds = Array.from({ length: k + 1 }, (_, i) => Math.round((i * count) / k));
+    const replies = await this.all((i) => ({ kind: 'predict', probabilities: true, sameWeights, images: images.slice(bounds[i] * this.pixels, bounds[i + 1] * this.pixels), count: bounds[i + 1] - bounds[i] }));
+    const parts = replies.map((r) => r.probabilities!);
+    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
     return out;
   }
 

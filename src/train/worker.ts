@@ -45,7 +45,9 @@ try {
    * This step's weights from shared memory into the replica. Always new tensors, never writes in place:
    * the wasm backend caches XNNPACK operators (with the weights packed inside) by the weight tensor's id.
    */
+  let loaded = false;
   const loadWeights = () => {
+    loaded = true;
     for (const { name, shape, offset, size } of layout) {
       // The wasm backend copies into its heap at once; the cpu backend would keep a view on memory the
       // main thread rewrites, so it gets a copy.
@@ -125,7 +127,13 @@ try {
           return reply({ loss: result[0], correct: result[1] });
         }
         case 'predict': {
-          loadWeights();
+          if (!(req.sameWeights && loaded)) loadWeights(); // serving: new tensors each call would repack XNNPACK's weights
+          if (req.probabilities) {
+            const p = tf.tidy(() => tf.softmax(forward(init.net, params, tf.tensor4d(req.images, [req.count, init.height, init.width, init.channels]))));
+            const values = new Float32Array(p.dataSync()); // a copy of its own, to transfer
+            p.dispose();
+            return reply({ loss: 0, correct: 0, probabilities: values }, [values.buffer]);
+          }
           // In batches: the wasm heap grows to the largest batch's activations and never shrinks
           // (5,000 test images at once would keep ~1 GB per worker).
           const values = new Uint8Array(req.count);

@@ -18,7 +18,6 @@ import { ERROR_STATUS, LIMITS, type Activations, type ApiErrorBody, type MnistSu
 import { loadMnist, type MnistSplits } from '../../src/data/mnist.ts';
 import { loadParams, type LoadedModel } from '../../src/model/load.ts';
 import { disposeParams, predictProbabilities } from '../../src/model/cnn.ts';
-import { PredictBatcher } from '../../src/serve/inference.ts';
 
 let app: FastifyInstance;
 let mnist: MnistSplits;
@@ -153,16 +152,6 @@ describe('POST /api/predict', () => {
       got.forEach((p, j) => assertClose(p.probabilities, expected(digit(k + j))));
     });
   });
-});
-
-test('PredictBatcher: requests made in one turn share a pass of at most maxBatch images, answers in order', async () => {
-  const batcher = new PredictBatcher(reference.net, reference.params, 8);
-  const jobs = [1, 3, 2, 4, 1].map((n, j) => Array.from({ length: n }, (_, i) => digit(10 * j + i)));
-  const answers = await Promise.all(jobs.map((images) => batcher.predict(images, images.map(() => 0))));
-  assert.deepEqual([batcher.passes, batcher.images], [2, 11], 'passes of 1+3+2 and 4+1 images');
-  jobs.forEach((images, j) => images.forEach((im, i) => assertClose(answers[j][i].probabilities, expected(im))));
-  await batcher.predict([digit(0)], [0]);
-  assert.equal(batcher.passes, 3, 'a later request gets its own pass');
 });
 
 describe('POST /api/activations', () => {
@@ -372,10 +361,14 @@ describe('the model, the data, the document', () => {
     assert.equal(r.statusCode, 200);
     const doc = r.json() as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
     assert.equal(doc.openapi, '3.1.0');
-    for (const path of ['/api/predict', '/api/activations', '/api/model', '/api/mnist-subset', '/api/openapi.json', '/healthz']) {
-      assert.ok(path in doc.paths, path);
-    }
-    for (const m of r.body.matchAll(/"\$ref":"#\/components\/schemas\/(\w+)"/g)) assert.ok(m[1] in doc.components.schemas, m[1]);
+    const paths = ['/api/predict', '/api/activations', '/api/model', '/api/mnist-subset', '/api/openapi.json', '/healthz', '/readyz', '/model/model.json', '/model/weights.bin', '/tfjs-wasm/{file}'];
+    assert.deepEqual(Object.keys(doc.paths).sort(), paths.sort(), 'every route, generated from the routes themselves');
+    const refs = [...r.body.matchAll(/"\$ref":"#\/components\/schemas\/(\w+)"/g)].map((m) => m[1]);
+    assert.ok(refs.length > 10);
+    for (const ref of refs) assert.ok(ref in doc.components.schemas, ref);
+    for (const code of Object.keys(ERROR_STATUS)) assert.ok(r.body.includes(`"${code}"`), code);
+    const predict = (doc.paths['/api/predict'] as { post: { requestBody: { content: Record<string, unknown> } } }).post;
+    assert.deepEqual(Object.keys(predict.requestBody.content).sort(), ['application/json', 'image/jpeg', 'image/png', 'multipart/form-data']);
   });
 
   test('GET /healthz', async () => {

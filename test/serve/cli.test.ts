@@ -46,7 +46,7 @@ after(() => {
 test('serve --no-page: answers on loopback, logs one line per request, stops cleanly on SIGTERM', async () => {
   const { child, url, out } = await serve('--model', model, '--port', '0', '--no-page');
   children.push(child);
-  assert.match(out(), /^convlab serving .* on wasm at http:\/\/127\.0\.0\.1:\d+\/ \(API only\)/m);
+  assert.match(out(), /^convlab serving .* on wasm \(\d+ workers?, batch window \d+ ms\) at http:\/\/127\.0\.0\.1:\d+\/ \(API only\)/m);
 
   const health = await fetch(`${url}healthz`);
   assert.equal(health.status, 200);
@@ -68,7 +68,7 @@ test('serve --no-page: answers on loopback, logs one line per request, stops cle
     const n = lines.filter((l) => new RegExp(`^\\S+Z ${method} ${path} ${status} \\d+\\.\\d ms$`).test(l)).length;
     assert.equal(n, 1, `one line for ${method} ${path} ${status}:\n${out()}`);
   }
-  assert.match(out(), /stopping…/);
+  assert.match(out(), /SIGTERM: draining .*\nstopped\n/);
 });
 
 test('a missing model, or a port in use, is one line on stderr and exit code 2', async () => {
@@ -94,4 +94,62 @@ test('a missing model, or a port in use, is one line on stderr and exit code 2',
   } finally {
     blocker.close();
   }
+});
+
+test('off loopback without --token-file or --no-auth: refuses to start, one line, exit 2', () => {
+  const r = spawnSync(process.execPath, [bin, 'serve', '--model', model, '--host', '0.0.0.0', '--port', '0', '--no-page'], { encoding: 'utf8', env: { ...process.env, CONVLAB_DEBUG: '' } });
+  assert.equal(r.status, 2, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], /--host 0\.0\.0\.0 is reachable from other machines: pass --token-file FILE .* or --no-auth/);
+});
+
+test('a token file that is missing or too short: one line, exit 2', async () => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'convlab-token-'));
+  try {
+    const short = join(dir, 'short');
+    await writeFile(short, 'abc\n');
+    for (const [file, pattern] of [[join(dir, 'missing'), /cannot read it \(ENOENT\)/], [short, /at least 16 characters/]] as const) {
+      const r = spawnSync(process.execPath, [bin, 'serve', '--model', model, '--token-file', file, '--port', '0', '--no-page'], { encoding: 'utf8' });
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, pattern);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('SIGTERM drains: requests in flight are answered, exit 0 within the bound', async () => {
+  const { child, url, out } = await serve('--model', model, '--port', '0', '--no-page', '--workers', '1', '--drain-timeout', '5');
+  children.push(child);
+  assert.match(out(), /\(1 worker, batch window \d+ ms\)/);
+  assert.deepEqual(await (await fetch(`${url}readyz`)).json(), { ready: true, workers: 1 });
+  const batch = JSON.stringify({ batch: Array.from({ length: 64 }, () => ({ pixels: new Array(784).fill(0.2) })) });
+  let killedAt = Infinity;
+  const inFlight = Array.from({ length: 30 }, () =>
+    fetch(`${url}api/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: batch }).then(async (r) => {
+      const body = (await r.json()) as unknown[] | { error: { code: string } };
+      return { status: r.status, n: Array.isArray(body) ? body.length : body.error.code, afterKill: performance.now() > killedAt };
+    }),
+  );
+  await Promise.race(inFlight); // the first answer is in: the others are in flight
+  const t0 = performance.now();
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  killedAt = performance.now();
+  child.kill('SIGTERM');
+  const answers = await Promise.allSettled(inFlight);
+  const code = await exit;
+  const seconds = (performance.now() - t0) / 1000;
+  assert.equal(code, 0, out());
+  assert.ok(seconds < 5 + 2, `exited after ${seconds.toFixed(1)} s`);
+  assert.match(out(), /SIGTERM: draining/);
+  // every request the server had taken got its whole answer; one read after the drain began got 503
+  // NOT_READY (a load balancer retries it elsewhere); none got a broken answer
+  const ok = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+  for (const a of ok) assert.ok((a.status === 200 && a.n === 64) || (a.status === 503 && a.n === 'NOT_READY'), JSON.stringify(a));
+  assert.ok(ok.filter((a) => a.status === 200 && a.afterKill).length > 0, `some requests in flight were answered after SIGTERM: ${JSON.stringify(ok)}`);
 });

@@ -1,20 +1,12 @@
-/** The API contract's pure parts: request checks (with properties), the architecture table, the OpenAPI document. */
+/** The API contract's pure parts: request checks (with properties), the architecture table, and that the route schemas agree with the checks. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  ApiError,
-  ERROR_STATUS,
-  LIMITS,
-  PIXEL_COUNT,
-  architecture,
-  checkBase64,
-  checkPixels,
-  checkPredictRequest,
-  checkSubsetQuery,
-  openApiDocument,
-  type ErrorCode,
-} from '../../src/serve/schema.ts';
+import { Ajv } from 'ajv';
+import { ApiError, ERROR_STATUS, LIMITS, PIXEL_COUNT, type ErrorCode } from '../../src/serve/schema.ts';
+import { checkBase64, checkPixels, checkPredictRequest, checkSubsetQuery } from '../../src/serve/checks.ts';
+import { routeSchemas, sharedSchemas } from '../../src/serve/route-schemas.ts';
+import { architecture } from '../../src/model/architecture.ts';
 import { presets, weightSpecs, type NetworkConfig } from '../../src/model/config.ts';
 
 function throwsCode(fn: () => unknown, code: ErrorCode): void {
@@ -233,10 +225,71 @@ describe('architecture', () => {
   });
 });
 
-test('the OpenAPI document: every $ref resolves and every error code is listed', () => {
-  const doc = openApiDocument('0.1.0');
-  const text = JSON.stringify(doc);
-  const schemas = (doc.components as { schemas: Record<string, unknown> }).schemas;
-  for (const m of text.matchAll(/"\$ref":"#\/components\/schemas\/(\w+)"/g)) assert.ok(m[1] in schemas, m[1]);
-  for (const code of Object.keys(ERROR_STATUS)) assert.ok(text.includes(`"${code}"`), code);
+describe('the route schemas and the hand checks agree', () => {
+  const ajv = new Ajv({ strict: false });
+  for (const schema of sharedSchemas) ajv.addSchema(schema);
+  const body = (route: 'POST /api/predict' | 'POST /api/activations') => ajv.compile(routeSchemas[route].body.content['application/json'].schema);
+  /** The code a check rejects with, or undefined if it accepts. */
+  const refusal = (check: () => unknown): string | undefined => {
+    try {
+      check();
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return err.code;
+    }
+  };
+  const accepts = (check: () => unknown) => refusal(check) === undefined;
+  const pixels = fc.oneof(
+    fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: PIXEL_COUNT, maxLength: PIXEL_COUNT }),
+    fc.array(fc.oneof(fc.double({ min: -0.5, max: 1.5, noNaN: true }), fc.constant(null), fc.string({ maxLength: 2 })), { minLength: PIXEL_COUNT - 1, maxLength: PIXEL_COUNT + 1 }),
+    fc.jsonValue({ maxDepth: 1 }),
+  );
+  const image = fc.oneof(fc.base64String({ minLength: 4, maxLength: 40 }), fc.constant(''), fc.integer(), fc.constant(null));
+  const input = fc.oneof(
+    fc.record({ pixels }),
+    fc.record({ image }),
+    fc.record({ pixels, image }),
+    fc.dictionary(fc.constantFrom('pixel', 'img', 'x'), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 2 }),
+  );
+  const request = fc.oneof(
+    input,
+    fc.record({ batch: fc.array(input, { maxLength: 10 }) }),
+    fc.record({ batch: fc.array(input, { maxLength: 3 }), pixels }),
+    fc.jsonValue({ maxDepth: 2 }),
+  );
+
+  for (const [route, limit] of [['POST /api/predict', LIMITS.predictBatch], ['POST /api/activations', LIMITS.activationsBatch]] as const) {
+    test(`${route}: the schema accepts exactly the bodies the checks accept (base64 aside)`, () => {
+      const valid = body(route);
+      fc.assert(
+        fc.property(request, (b) => {
+          const code = refusal(() => checkPredictRequest(b, limit));
+          const what = JSON.stringify(b).slice(0, 200);
+          if (code === undefined) assert.ok(valid(b), `the schema refuses what the checks accept: ${what}`);
+          // the schema cannot say "base64 of an image": that is the one refusal left to the checks
+          else if (valid(b)) assert.equal(code, 'IMAGE_BASE64', `the schema accepts what the checks refuse (${code}): ${what}`);
+        }),
+        { numRuns: 3000, seed: 15 },
+      );
+    });
+  }
+
+  test('GET /api/mnist-subset: a query the schema rejects is rejected by the check', () => {
+    const coercing = new Ajv({ strict: false, coerceTypes: true });
+    const valid = coercing.compile(routeSchemas['GET /api/mnist-subset'].querystring);
+    const value = fc.oneof(fc.integer({ min: -3, max: 70_000 }).map(String), fc.string({ maxLength: 4 }), fc.constantFrom('train', 'test', '1.5'));
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom('split', 'offset', 'count'), value, { maxKeys: 3 }), (q) => {
+        const copy = Object.fromEntries(Object.entries(q).filter(([, v]) => v !== '')); // as validation.ts: empty = default
+        if (!valid(copy)) assert.equal(accepts(() => checkSubsetQuery(q, () => 60_000)), false, JSON.stringify(q));
+      }),
+      { numRuns: 2000, seed: 16 },
+    );
+  });
+
+  test('every error code is in the Error schema', () => {
+    const error = sharedSchemas.find((s) => s.$id === 'Error')!;
+    assert.deepEqual((error as { properties: { error: { properties: { code: { enum: string[] } } } } }).properties.error.properties.code.enum, Object.keys(ERROR_STATUS));
+  });
 });

@@ -1,0 +1,138 @@
+/**
+ * Dynamic batching for /api/predict, as TF Serving batches: concurrent requests are gathered into one
+ * forward pass, run once, and answered individually.
+ *
+ * - A request waits at most `windowMs` for others to join (0: only those read in the same turn of the event
+ *   loop, one `setImmediate`). A full batch (`maxBatch` images) goes at once.
+ * - Passes run on `runners`: the main thread, or worker threads (workers.ts). While every runner is busy,
+ *   requests queue, and a runner that comes free takes the whole queue (up to maxBatch) without waiting: so
+ *   under load the batches grow by themselves, and a lone request pays only the window.
+ * - A single request's images are never split between passes; answers come back in request order.
+ */
+import type { Prediction } from './schema.ts';
+import { answers } from './inference.ts';
+
+/** Runs one forward pass: `count` images of `pixels` values each → softmax [count × classes]. */
+export interface Runner {
+  run(images: Float32Array[], count: number): Promise<Float32Array>;
+  close(): Promise<void>;
+}
+
+/** What the predict route calls. */
+export interface Predictor {
+  predict(images: Float32Array[], ms: number[]): Promise<Prediction[]>;
+  /** Worker threads running the passes (0: the main thread). */
+  readonly workers: number;
+  close(): Promise<void>;
+}
+
+export interface BatcherOptions {
+  /** How long a request may wait for others to join its pass, in ms (0: the same event-loop turn only). */
+  windowMs?: number;
+  /** Most images in one pass. */
+  maxBatch?: number;
+  /** Worker threads behind the runners, for /readyz (0 for the main thread). */
+  workers?: number;
+}
+
+interface Job {
+  images: Float32Array[];
+  ms: number[];
+  queued: number;
+  resolve: (answers: Prediction[]) => void;
+  reject: (err: unknown) => void;
+}
+
+export class PredictBatcher implements Predictor {
+  /** Forward passes run so far (images / passes is the mean batch size). */
+  passes = 0;
+  images = 0;
+  readonly workers: number;
+  private readonly windowMs: number;
+  private readonly maxBatch: number;
+  private queue: Job[] = [];
+  private queuedImages = 0;
+  private readonly idle: Runner[];
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private running = 0;
+  private closed = false;
+
+  constructor(
+    private readonly runners: Runner[],
+    options: BatcherOptions = {},
+  ) {
+    if (runners.length === 0) throw new RangeError('a batcher needs at least one runner');
+    this.windowMs = options.windowMs ?? 0;
+    this.maxBatch = options.maxBatch ?? 64;
+    this.workers = options.workers ?? 0;
+    this.idle = [...runners];
+  }
+
+  predict(images: Float32Array[], ms: number[]): Promise<Prediction[]> {
+    if (this.closed) return Promise.reject(new Error('the predictor is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ images, ms, queued: performance.now(), resolve, reject });
+      this.queuedImages += images.length;
+      if (this.idle.length === 0) return; // a runner that comes free takes the queue
+      if (this.queuedImages >= this.maxBatch) return this.flush();
+      if (this.timer === undefined) {
+        // after this turn's I/O callbacks (every request read so far joins), or after the window
+        this.timer = this.windowMs > 0 ? setTimeout(() => this.flush(), this.windowMs) : setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Starts passes on idle runners while there are queued requests. */
+  private flush(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer as NodeJS.Timeout);
+      clearImmediate(this.timer as NodeJS.Immediate);
+      this.timer = undefined;
+    }
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const group: Job[] = [];
+      let count = 0;
+      while (this.queue.length > 0 && (group.length === 0 || count + this.queue[0].images.length <= this.maxBatch)) {
+        const job = this.queue.shift()!;
+        count += job.images.length;
+        group.push(job);
+      }
+      this.queuedImages -= count;
+      void this.runGroup(this.idle.pop()!, group, count);
+    }
+  }
+
+  private async runGroup(runner: Runner, group: Job[], count: number): Promise<void> {
+    this.passes += 1;
+    this.images += count;
+    this.running += 1;
+    const t0 = performance.now();
+    try {
+      const values = await runner.run(group.flatMap((j) => j.images), count);
+      const share = (performance.now() - t0) / count;
+      const all = answers(values, count, group.flatMap((j) => j.ms.map((m) => m + share + (t0 - j.queued))));
+      let k = 0;
+      for (const job of group) {
+        job.resolve(all.slice(k, k + job.images.length));
+        k += job.images.length;
+      }
+    } catch (err) {
+      for (const job of group) job.reject(err);
+    } finally {
+      this.running -= 1;
+      this.idle.push(runner);
+      if (this.queue.length > 0) this.flush(); // they have waited already: no window
+    }
+  }
+
+  /** Passes in flight (for draining). */
+  get inFlight(): number {
+    return this.running + this.queue.length;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+    await Promise.all(this.runners.map((r) => r.close()));
+  }
+}
