@@ -361,7 +361,7 @@ describe('the model, the data, the document', () => {
     assert.equal(r.statusCode, 200);
     const doc = r.json() as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
     assert.equal(doc.openapi, '3.1.0');
-    const paths = ['/api/predict', '/api/activations', '/api/model', '/api/mnist-subset', '/api/openapi.json', '/healthz', '/readyz', '/model/model.json', '/model/weights.bin', '/tfjs-wasm/{file}'];
+    const paths = ['/api/predict', '/api/activations', '/api/model', '/api/model.onnx', '/api/explain/test-run', '/api/explain/errors', '/api/explain/embedding', '/api/mnist-subset', '/api/openapi.json', '/healthz', '/readyz', '/model/model.json', '/model/weights.bin', '/tfjs-wasm/{file}'];
     assert.deepEqual(Object.keys(doc.paths).sort(), paths.sort(), 'every route, generated from the routes themselves');
     const refs = [...r.body.matchAll(/"\$ref":"#\/components\/schemas\/(\w+)"/g)].map((m) => m[1]);
     assert.ok(refs.length > 10);
