@@ -71,7 +71,16 @@ export type StepRequest =
     }
   | { kind: 'predict'; images: Float32Array; count: number }
   | { kind: 'optimizer'; config: OptimizerConfig; state?: ShardState }
-  | { kind: 'state' };
+  | { kind: 'state' }
+  /** What this worker's TensorFlow.js holds (for leak tests). */
+  | { kind: 'memory' };
+
+/** A worker's live tensors, backend data ids and wasm heap size (0 on other backends). */
+export interface WorkerMemory {
+  tensors: number;
+  dataIds: number;
+  heapBytes: number;
+}
 
 export interface StepReply {
   loss: number;
@@ -80,6 +89,8 @@ export interface StepReply {
   classes?: Uint8Array;
   /** For 'state': this worker's shard of the optimizer state. */
   state?: ShardState;
+  /** For 'memory'. */
+  memory?: WorkerMemory;
   error?: string;
 }
 
@@ -218,6 +229,11 @@ export class GradientPool {
     const out = new Uint8Array(count);
     replies.forEach((r, i) => out.set(r.classes!, bounds[i]));
     return out;
+  }
+
+  /** Each worker's live tensors, data ids and heap size, between steps (leak tests watch them). */
+  async memory(): Promise<WorkerMemory[]> {
+    return (await this.all(() => ({ kind: 'memory' }))).map((r) => r.memory!);
   }
 
   async close(): Promise<void> {
