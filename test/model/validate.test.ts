@@ -129,8 +129,8 @@ test('config files: a missing file and broken JSON are one clear error each; --a
     const row = section.split('\n').find((l) => l.startsWith('| `train.optimizer.type`'));
     assert.ok(row, 'README has no row for train.optimizer.type');
     for (const [type, values] of Object.entries(defaults.optimizer)) {
-      const stated = new RegExp(`\`"${type}"\` \\(([^)]*)\\)`).exec(row)![1];
-      const pairs = Object.fromEntries(stated.split(', ').map((p) => /^`(\w+)` (\S+)$/.exec(p)!.slice(1)));
+      const stated: string = new RegExp(`\`"${type}"\` \\(([^)]*)\\)`).exec(row)![1];
+      const pairs: Record<string, string> = Object.fromEntries(stated.split(', ').map((p: string) => /^`(\w+)` (\S+)$/.exec(p)!.slice(1)));
       const { type: _, ...rest } = values;
       const value = (v: string) => (v === 'true' ? true : v === 'false' ? false : Number(v));
       assert.deepEqual(Object.fromEntries(Object.entries(pairs).map(([k, v]) => [k, value(v)])), rest, `README: ${type} defaults`);
