@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { drawnItems, encodePng, style, type DrawnCell, type DrawnText } from '../../src/viz/draw.ts';
-import { confusionColor, confusionLayout, drawConfusion } from '../../src/viz/confusion.ts';
+import { confusionLayout, drawConfusion } from '../../src/viz/confusion.ts';
+import { blues } from '../../src/viz/color.ts';
 import { drawErrors, drawSamples, imageGridLayout, type Classified } from '../../src/viz/images.ts';
 import { curvesLayout, drawCurves } from '../../src/viz/curves.ts';
 import { drawFilters, filtersLayout, type ConvKernel } from '../../src/viz/filters.ts';
@@ -42,7 +43,8 @@ test('confusion matrix: every cell holds its count, in the colour of the scale, 
       assert.ok(cell, `cell [${i}][${j}] not drawn`);
       assert.equal(cell.value, matrix[i][j], `cell [${i}][${j}]`);
       assert.deepEqual(cell.rect, layout.cells[i][j]);
-      assert.deepEqual(cell.color, confusionColor(matrix[i][j], max));
+      // Colour ∝ √count (the figure's subtitle says so), on the blues scale.
+      assert.deepEqual(cell.color, blues(Math.sqrt(matrix[i][j] / max)), `cell [${i}][${j}] colour`);
       // The count, written once, in the middle of its own cell, bold on the diagonal.
       const label = texts(canvas).filter((t) => inside(t, cell.rect) && t.x === cell.rect.x + cell.rect.width / 2 && t.y === cell.rect.y + cell.rect.height / 2);
       assert.deepEqual(label.map((t) => t.text), [String(matrix[i][j])], `cell [${i}][${j}]`);
