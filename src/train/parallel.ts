@@ -79,7 +79,16 @@ export type StepRequest =
       sameWeights?: boolean;
     }
   | { kind: 'optimizer'; config: OptimizerConfig; state?: ShardState }
-  | { kind: 'state' };
+  | { kind: 'state' }
+  /** What this worker's TensorFlow.js holds (for leak tests). */
+  | { kind: 'memory' };
+
+/** A worker's live tensors, backend data ids and wasm heap size (0 on other backends). */
+export interface WorkerMemory {
+  tensors: number;
+  dataIds: number;
+  heapBytes: number;
+}
 
 export interface StepReply {
   loss: number;
@@ -90,6 +99,8 @@ export interface StepReply {
   probabilities?: Float32Array;
   /** For 'state': this worker's shard of the optimizer state. */
   state?: ShardState;
+  /** For 'memory'. */
+  memory?: WorkerMemory;
   error?: string;
 }
 
@@ -239,6 +250,11 @@ export class GradientPool {
     const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
     parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
     return out;
+  }
+
+  /** Each worker's live tensors, data ids and heap size, between steps (leak tests watch them). */
+  async memory(): Promise<WorkerMemory[]> {
+    return (await this.all(() => ({ kind: 'memory' }))).map((r) => r.memory!);
   }
 
   async close(): Promise<void> {

@@ -152,6 +152,10 @@ try {
           if (req.state) optimizer.importState({ type: req.config.type, step: req.state.step, slots: Object.fromEntries(Object.entries(req.state.slots).map(([s, v]) => [s, { shard: v }])) });
           return reply({ loss: 0, correct: 0 });
         }
+        case 'memory': {
+          const heapBytes = wasm ? (wasm.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.byteLength : 0;
+          return reply({ loss: 0, correct: 0, memory: { tensors: tf.memory().numTensors, dataIds: tf.backend().numDataIds(), heapBytes } });
+        }
         case 'state': {
           if (optimizer === undefined) throw new Error('no optimizer set');
           const state = optimizer.exportState();

@@ -5,7 +5,7 @@
  */
 import type { Canvas } from '@napi-rs/canvas';
 import { blues, css, luminance, type Rgb } from './color.ts';
-import { createFigure, drawColorbar, drawHeader, style, text } from './draw.ts';
+import { createFigure, drawColorbar, drawHeader, recordCell, style, text } from './draw.ts';
 import type { Rect } from './layout.ts';
 
 /** The colour of a cell holding `count` when the largest cell holds `max`. */
@@ -57,6 +57,7 @@ export function drawConfusion(confusion: number[][], about: string): Canvas {
       const color = confusionColor(count, max);
       ctx.fillStyle = css(color);
       ctx.fillRect(r.x, r.y, r.width, r.height);
+      recordCell(ctx, i, j, count, r, color);
       const ink = count === 0 ? '#9aa0a6' : luminance(color) < 0.55 ? '#fff' : style.text;
       text(ctx, String(count), r.x + r.width / 2, r.y + r.height / 2, {
         size: fontSize,

@@ -100,7 +100,62 @@ export interface TextOptions {
   rotate?: number;
 }
 
+/** A text a figure drew, where and how (a test reads these instead of guessing from pixels). */
+export interface DrawnText {
+  kind: 'text';
+  text: string;
+  x: number;
+  y: number;
+  size: number;
+  bold: boolean;
+  color: string;
+  align: CanvasTextAlign;
+  rotate: number;
+}
+
+/** A value a figure showed as a coloured cell (a confusion count, a weight), at [row, col] of its grid. */
+export interface DrawnCell {
+  kind: 'cell';
+  row: number;
+  col: number;
+  value: number;
+  rect: Rect;
+  color: Rgb;
+}
+
+export type DrawnItem = DrawnText | DrawnCell;
+
+const drawn = new WeakMap<object, DrawnItem[]>();
+
+/** Everything `text` and `recordCell` drew on `canvas`, in drawing order. */
+export function drawnItems(canvas: Canvas): DrawnItem[] {
+  return drawn.get(canvas) ?? [];
+}
+
+function record(ctx: SKRSContext2D, item: DrawnItem): void {
+  const key = ctx.canvas as object;
+  const items = drawn.get(key);
+  if (items) items.push(item);
+  else drawn.set(key, [item]);
+}
+
+/** Notes that `value` was shown as the cell `rect` in `color` (the figure fills it itself). */
+export function recordCell(ctx: SKRSContext2D, row: number, col: number, value: number, rect: Rect, color: Rgb): void {
+  record(ctx, { kind: 'cell', row, col, value, rect, color });
+}
+
 export function text(ctx: SKRSContext2D, s: string, x: number, y: number, o: TextOptions = {}): void {
+  record(ctx, {
+    kind: 'text',
+    text: s,
+    x,
+    y,
+    size: o.size ?? style.textSize,
+    bold: o.bold ?? false,
+    color: o.color ?? style.text,
+    align: o.align ?? 'left',
+    rotate: o.rotate ?? 0,
+  });
   ctx.save();
   ctx.font = font(o.size ?? style.textSize, o.bold);
   ctx.fillStyle = o.color ?? style.text;

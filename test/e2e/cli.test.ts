@@ -88,7 +88,9 @@ test('predict classifies a picture file; --json gives one object per file', asyn
   await writeFile(png, renderOnPaper(mnist.test.images.slice(0, 784), { scale: 6, w: 300, h: 200, x: 10, y: 20 }).toBuffer('image/png'));
   const text = convlab('predict', '--model', model, png);
   assert.equal(text.code, 0, text.stderr);
-  assert.match(text.stdout, /seven\.png: \d {2}\(\d: [\d.]+%, \d: [\d.]+%, \d: [\d.]+%\)/);
+  // The first test digit is a 7 (its label says so); a model at ~90% reads a clean 7 on paper as a 7.
+  assert.equal(mnist.test.labels[0], 7);
+  assert.match(text.stdout, /seven\.png: 7 {2}\(7: [\d.]+%, \d: [\d.]+%, \d: [\d.]+%\)/);
   const json = convlab('predict', '--model', model, '--json', png, png);
   assert.equal(json.code, 0, json.stderr);
   const lines = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
@@ -97,6 +99,13 @@ test('predict classifies a picture file; --json gives one object per file', asyn
   assert.equal(lines[0].probabilities.length, 10);
   assert.ok(Math.abs(lines[0].probabilities.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-4);
   assert.equal(lines[0].class, lines[0].probabilities.indexOf(Math.max(...lines[0].probabilities)));
+  assert.equal(lines[0].class, 7);
+  assert.deepEqual(lines[1], lines[0], 'the same file twice gives the same answer');
+  // The text output's top three are the JSON's three largest probabilities, in order, as percentages.
+  const top = [...lines[0].probabilities.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
+  const shown = [...text.stdout.matchAll(/(\d): ([\d.]+)%/g)].map((m) => [Number(m[1]), Number(m[2])]);
+  assert.deepEqual(shown.map(([c]) => c), top.map(([c]) => c));
+  shown.forEach(([, p], i) => assert.ok(Math.abs(p - 100 * top[i][1]) < 0.1, `shown ${p}% vs ${100 * top[i][1]}%`));
 });
 
 test('bad input: one clear line and a non-zero exit', async () => {

@@ -176,6 +176,22 @@ test('search: ranked table after each trial, search.json, continuing with more t
   assert.deepEqual(again.trials.map((t: { validationAccuracy: number }) => t.validationAccuracy), three.trials.map((t: { validationAccuracy: number }) => t.validationAccuracy));
 
   assertOneLineError(convlab(...args(out, 3, 151)), /search\.json was started with another iterations \(150, now 151\)/);
+  // Another seed, space or data set is refused the same way, and the file is left as it was.
+  assertOneLineError(convlab(...args(out, 2).map((a) => (a === '3' ? '4' : a))), /search\.json was started with another seed \(3, now 4\)/);
+  assert.deepEqual(json(join(out, 'search.json')), three);
+
+  // SIGKILL in the middle of a trial, then the same command again: the search.json of the uninterrupted search.
+  const killed = join(dir, 'search-killed');
+  const victim = start(...args(killed, 3));
+  await waitFor(join(killed, 'search.json')); // trial 1 is written; trial 2 is training
+  victim.kill('SIGKILL');
+  await exited(victim);
+  const finished = json(join(killed, 'search.json')).trials.length;
+  assert.ok(finished < 3, `the search finished (${finished} trials) before it could be killed`);
+  const rerun = convlab(...args(killed, 3));
+  assert.equal(rerun.code, 0, rerun.stderr);
+  const timeless = (f: { trials: { trainSeconds: number }[] }) => ({ ...f, trials: f.trials.map(({ trainSeconds: _, ...t }) => t) });
+  assert.deepEqual(timeless(json(join(killed, 'search.json'))), timeless(again));
 
   // Ctrl-C: the finished trials stay; running the same command again continues.
   const interrupted = join(dir, 'search-int');

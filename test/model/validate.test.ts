@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../src/errors.ts';
-import { presets, weightSpecs } from '../../src/model/config.ts';
+import { defaults, presets, weightSpecs } from '../../src/model/config.ts';
 import { draftFromRun, loadRunConfigFile, parseAugmentFlag, parseRunConfig, resolveRunConfig, type DataShape } from '../../src/model/validate.ts';
 
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
@@ -120,7 +120,21 @@ test('config files: a missing file and broken JSON are one clear error each; --a
     await writeFile(join(dir, 'again.json'), JSON.stringify(presets.default));
     assert.deepEqual(resolveRunConfig(await loadRunConfigFile(join(dir, 'again.json')), mnist, 'again'), presets.default);
     const readme = await readFile(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
-    assert.match(readme, /## Configuration/);
+    // The README's full example writes out every field: it is a valid config, and resolving it adds nothing.
+    const section = readme.split(/^## /m).find((s) => s.startsWith('Configuration\n'));
+    assert.ok(section, 'README has no "## Configuration" section');
+    const example = JSON.parse(/```json\n([\s\S]*?)\n```/.exec(section)![1]);
+    assert.deepEqual(resolveRunConfig(parseRunConfig(example, 'README.md'), cifar, 'README.md'), example);
+    // Its table of defaults states each optimizer's defaults as config.ts has them.
+    const row = section.split('\n').find((l) => l.startsWith('| `train.optimizer.type`'));
+    assert.ok(row, 'README has no row for train.optimizer.type');
+    for (const [type, values] of Object.entries(defaults.optimizer)) {
+      const stated: string = new RegExp(`\`"${type}"\` \\(([^)]*)\\)`).exec(row)![1];
+      const pairs: Record<string, string> = Object.fromEntries(stated.split(', ').map((p: string) => /^`(\w+)` (\S+)$/.exec(p)!.slice(1)));
+      const { type: _, ...rest } = values;
+      const value = (v: string) => (v === 'true' ? true : v === 'false' ? false : Number(v));
+      assert.deepEqual(Object.fromEntries(Object.entries(pairs).map(([k, v]) => [k, value(v)])), rest, `README: ${type} defaults`);
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -110,6 +110,8 @@ describe('toMnist(decodeImage(file)) reproduces real MNIST digits', () => {
 
         assert.ok(min >= 0 && max <= 1 && max > 0.99, `values in [0,1] with full-strength ink, got [${min}, ${max}]`);
         assert.ok(mad < 0.06, `#${k} ${format}: mean |ours - MNIST| = ${mad.toFixed(4)} should be < 0.06`);
+        // Not misplaced: moving the result by a pixel gains little (a whole-pixel misplacement gains 0.03 or more).
+        assert.ok(mad - best.mad < 0.015, `#${k} ${format}: a shift by (${best.dx}, ${best.dy}) brings MAD from ${mad.toFixed(4)} to ${best.mad.toFixed(4)}`);
         const centered = Math.abs(com.x - 14) <= 0.5 && Math.abs(com.y - 14) <= 0.5;
         assert.ok(centered, `#${k}: COM (${com.x}, ${com.y}) should be at (14,14) ±0.5`);
         assert.equal(Math.max(box.width, box.height), 20, `#${k}: long side of the ink should be 20 px`);
