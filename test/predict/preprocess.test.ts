@@ -133,7 +133,12 @@ describe('toMnist on MNIST itself', () => {
       if (mad > worst.mad) worst = { mad, k };
     }
     t.diagnostic(`first ${n} test digits: mean MAD ${(sum / n).toFixed(4)}, worst ${worst.mad.toFixed(4)} (#${worst.k})`);
-    assert.ok(sum / n < 0.005, `mean MAD ${sum / n}`);
+    // step 7 brings MNIST's own thinnest and thickest ~7% to the median width, on purpose: that costs a little
+    assert.ok(sum / n < 0.01, `mean MAD ${sum / n}`);
+    let plain = 0;
+    for (let k = 0; k < n; k++) plain += meanAbsDiff(toMnist(as28(mnistDigit(k)), { normalizeStroke: false }).pixels, mnistDigit(k));
+    t.diagnostic(`without the stroke step: mean MAD ${(plain / n).toFixed(4)}`);
+    assert.ok(plain / n < 0.005, `mean MAD without the stroke step ${plain / n}`);
   });
 });
 
@@ -167,7 +172,7 @@ describe('toMnist steps', () => {
     assert.equal(light.inverted, true);
     assert.equal(dark.inverted, false);
     assert.equal(light.blank || dark.blank, false);
-    assert.deepEqual(light.pixels, dark.pixels);
+    assert.ok(meanAbsDiff(light.pixels, dark.pixels) < 1e-6, 'the same up to float rounding');
     assert.equal(Math.max(...light.pixels), 1);
     assert.equal(borderMedian(blob(0.9, 0.1)), Math.fround(0.9));
   });
@@ -272,9 +277,9 @@ describe('decodeImage', () => {
 
   it('rejects bytes that are not an image: IMAGE_DECODE', async () => {
     const text = new TextEncoder().encode('hello, world');
-    await expectImageError(decodeImage(text, 'notes.txt'), 'IMAGE_DECODE', 'notes.txt: not a PNG or JPEG', '68 65 6c 6c');
-    const gif = new Uint8Array([...new TextEncoder().encode('GIF89a'), 1, 0, 1, 0, 0, 0, 0, 0x3b]);
-    await expectImageError(decodeImage(gif, 'photo.gif'), 'IMAGE_DECODE', 'photo.gif: not a PNG or JPEG image (looks like GIF)');
+    await expectImageError(decodeImage(text, 'notes.txt'), 'IMAGE_DECODE', 'notes.txt: not an image this program reads', '68 65 6c 6c', 'WebP');
+    const tiff = new Uint8Array([0x49, 0x49, 0x2a, 0, 8, 0, 0, 0, 0, 0]);
+    await expectImageError(decodeImage(tiff, 'scan.tif'), 'IMAGE_DECODE', 'scan.tif: not an image this program reads (looks like TIFF)');
   });
 
   it('rejects truncated or corrupt PNG and JPEG: IMAGE_DECODE', async () => {
