@@ -6,7 +6,7 @@
  *
  *   GrayImage
  *   1 shrink      longer side ≤ 800 px (area average): everything after is linear in pixels; 12 MP in < 300 ms
- *   2 polarity    the median pixel is the paper (a digit covers a small part of its picture): light → dark ink
+ *   2 polarity    the median pixel is paper (a digit covers a small part of its picture); the ink is the far extreme
  *   3 background  local paper level on a coarse grid, divided out: uneven light, shadow, grey or tinted paper
  *   4 threshold   Otsu (1979) on the ink contrast, 3x3-smoothed against sensor noise
  *   5 lines       ruled lines and straight page edges (long thin components) removed where no stroke crosses
@@ -27,7 +27,7 @@ import {
   type Box,
   type GrayImage,
 } from './image.ts';
-import { binarize, components, estimateBackground, inkContrast, median, otsu, removeLines, strokeWidth, type Component, type Mask } from './paper.ts';
+import { binarize, components, estimateBackground, inkContrast, isDarkInk, morph, otsu, removeLines, strokeWidth, type Component, type Mask } from './paper.ts';
 
 /** What the classifier sees, and how the picture was read. */
 export interface MnistDigit {
@@ -63,7 +63,7 @@ export interface PreprocessConfig {
   size: number;
   /** Side of the box the ink is scaled into (the longer side of the ink becomes this). MNIST: 20. */
   box: number;
-  /** Dark ink on light paper when the median pixel is above this. */
+  /** Unused since the polarity is found by `isDarkInk`; kept so that older configs still type-check. */
   invertAbove: number;
   /** After stretching the ink to [0,1], values below this are set to 0 (paper texture, JPEG noise). */
   threshold: number;
@@ -122,7 +122,7 @@ export function toMnist(picture: GrayImage, config: Partial<PreprocessConfig> = 
   diagnostics.working = { width: w, height: h, scale: w / picture.width };
 
   // 2 polarity, 3 background
-  const darkInk = median(img.data) > cfg.invertAbove;
+  const darkInk = isDarkInk(img.data);
   const cell = Math.max(8, Math.round(Math.max(w, h) / 24));
   const ink = inkContrast(img, estimateBackground(img, cell, darkInk), darkInk);
 
@@ -146,21 +146,32 @@ export function toMnist(picture: GrayImage, config: Partial<PreprocessConfig> = 
   // the ink the network sees: the soft contrast (anti-aliased edges, as MNIST's) of the kept parts and of
   // the fainter ink connected to them (hysteresis, as in Canny 1986: down to a third of the threshold, or cfg.threshold if lower),
   // stretched so the ink's own strength (pencil or marker) becomes 1
-  const grown = hysteresis(keep, smooth, Math.min(threshold / 3, cfg.threshold));
-  const inside: number[] = [];
-  for (let i = 0; i < keep.data.length; i++) if (keep.data[i]) inside.push(ink.data[i]);
-  inside.sort((a, b) => a - b);
-  const strength = inside[Math.floor(0.9 * (inside.length - 1))];
-  if (!(strength >= cfg.minContrast)) return blank(darkInk);
-  let digit: GrayImage = { width: w, height: h, data: new Float32Array(w * h) };
-  for (let i = 0; i < digit.data.length; i++) {
-    const v = grown.data[i] ? Math.min(ink.data[i] / strength, 1) : 0;
-    digit.data[i] = v < cfg.threshold ? 0 : v;
-  }
+  // (only within a few pixels of the kept ink: a shadow next to a stroke must not be grown into), and
+  // measured from the paper's own residual level around the digit (what background removal left)
   const pad = 2 + Math.round(Math.max(bbox.width, bbox.height) / 8);
   const area = { x: Math.max(0, bbox.x - pad), y: Math.max(0, bbox.y - pad), width: 0, height: 0 };
   area.width = Math.min(w, bbox.x + bbox.width + pad) - area.x;
   area.height = Math.min(h, bbox.y + bbox.height + pad) - area.y;
+  const near = morph(keep, Math.max(1, Math.round(Math.max(bbox.width, bbox.height) / 40)), true);
+  const grown = hysteresis(keep, smooth, Math.min(threshold / 3, cfg.threshold));
+  const inside: number[] = [], around: number[] = [];
+  for (let y = area.y; y < area.y + area.height; y++) {
+    for (let x = area.x; x < area.x + area.width; x++) {
+      const i = y * w + x;
+      if (keep.data[i]) inside.push(ink.data[i]);
+      else if (!near.data[i]) around.push(ink.data[i]);
+    }
+  }
+  inside.sort((a, b) => a - b);
+  around.sort((a, b) => a - b);
+  const strength = inside[Math.floor(0.9 * (inside.length - 1))];
+  const paper = around.length > 0 ? around[around.length >> 1] : 0;
+  if (!(strength - paper >= cfg.minContrast)) return blank(darkInk);
+  let digit: GrayImage = { width: w, height: h, data: new Float32Array(w * h) };
+  for (let i = 0; i < digit.data.length; i++) {
+    const v = grown.data[i] && near.data[i] ? Math.min(Math.max(ink.data[i] - paper, 0) / (strength - paper), 1) : 0;
+    digit.data[i] = v < cfg.threshold ? 0 : v;
+  }
   digit = crop(digit, area);
   diagnostics.box = scaleBox(bbox, 1 / diagnostics.working.scale);
   if (bbox.x === 0 || bbox.y === 0 || bbox.x + bbox.width === w || bbox.y + bbox.height === h) {
