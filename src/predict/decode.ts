@@ -16,8 +16,8 @@ import { toMnist, type MnistDigit, type PreprocessConfig } from './pipeline.ts';
 /** Pictures above this many pixels are refused before decoding (a 50 MP RGBA bitmap is already 200 MB). */
 export const MAX_PIXELS = 50_000_000;
 
-/** Longer side a decoded picture is drawn at, at most (the pipeline works at 800 px anyway). */
-export const DECODE_SIDE = 1600;
+/** Longer side a decoded picture is drawn at, at most: the pipeline works at 800 px (`workingSide`). */
+export const DECODE_SIDE = 800;
 
 type Format = 'PNG' | 'JPEG' | 'WebP' | 'GIF' | 'AVIF' | 'BMP';
 

@@ -27,7 +27,7 @@ import {
   type Box,
   type GrayImage,
 } from './image.ts';
-import { binarize, components, estimateBackground, inkContrast, isDarkInk, morph, otsu, removeLines, strokeWidth, type Component, type Mask } from './paper.ts';
+import { binarize, components, estimateBackground, inkContrast, isDarkInk, otsu, quantile, removeLines, strokeWidth, type Component, type Mask } from './paper.ts';
 
 /** What the classifier sees, and how the picture was read. */
 export interface MnistDigit {
@@ -123,6 +123,7 @@ export function toMnist(picture: GrayImage, config: Partial<PreprocessConfig> = 
 
   // 2 polarity, 3 background
   const darkInk = isDarkInk(img.data);
+  if (quantile(img.data, 0.999) - quantile(img.data, 0.001) < cfg.minContrast) return blank(darkInk); // one colour
   const cell = Math.max(8, Math.round(Math.max(w, h) / 24));
   const ink = inkContrast(img, estimateBackground(img, cell, darkInk), darkInk);
 
@@ -152,27 +153,25 @@ export function toMnist(picture: GrayImage, config: Partial<PreprocessConfig> = 
   const area = { x: Math.max(0, bbox.x - pad), y: Math.max(0, bbox.y - pad), width: 0, height: 0 };
   area.width = Math.min(w, bbox.x + bbox.width + pad) - area.x;
   area.height = Math.min(h, bbox.y + bbox.height + pad) - area.y;
-  const near = morph(keep, Math.max(1, Math.round(Math.max(bbox.width, bbox.height) / 40)), true);
-  const grown = hysteresis(keep, smooth, Math.min(threshold / 3, cfg.threshold));
+  // everything from here on runs on the digit's area only
+  const near = within(crop01(keep, area), Math.max(1, Math.round(Math.max(bbox.width, bbox.height) / 40)));
+  const grown = crop01(hysteresis(keep, smooth, Math.min(threshold / 3, cfg.threshold)), area);
+  const kept = crop01(keep, area), local = crop(ink, area);
   const inside: number[] = [], around: number[] = [];
-  for (let y = area.y; y < area.y + area.height; y++) {
-    for (let x = area.x; x < area.x + area.width; x++) {
-      const i = y * w + x;
-      if (keep.data[i]) inside.push(ink.data[i]);
-      else if (!near.data[i]) around.push(ink.data[i]);
-    }
+  for (let i = 0; i < local.data.length; i++) {
+    if (kept.data[i]) inside.push(local.data[i]);
+    else if (!near.data[i]) around.push(local.data[i]);
   }
   inside.sort((a, b) => a - b);
   around.sort((a, b) => a - b);
   const strength = inside[Math.floor(0.9 * (inside.length - 1))];
   const paper = around.length > 0 ? around[around.length >> 1] : 0;
   if (!(strength - paper >= cfg.minContrast)) return blank(darkInk);
-  let digit: GrayImage = { width: w, height: h, data: new Float32Array(w * h) };
+  let digit: GrayImage = { width: area.width, height: area.height, data: new Float32Array(local.data.length) };
   for (let i = 0; i < digit.data.length; i++) {
-    const v = grown.data[i] && near.data[i] ? Math.min(Math.max(ink.data[i] - paper, 0) / (strength - paper), 1) : 0;
+    const v = grown.data[i] && near.data[i] ? Math.min(Math.max(local.data[i] - paper, 0) / (strength - paper), 1) : 0;
     digit.data[i] = v < cfg.threshold ? 0 : v;
   }
-  digit = crop(digit, area);
   diagnostics.box = scaleBox(bbox, 1 / diagnostics.working.scale);
   if (bbox.x === 0 || bbox.y === 0 || bbox.x + bbox.width === w || bbox.y + bbox.height === h) {
     warnings.push('the digit touches the edge of the picture and may be cut off');
@@ -315,6 +314,46 @@ function greyMorph(img: GrayImage, r: number, grow: boolean): GrayImage {
     src = out;
   }
   return { width: w, height: h, data: src };
+}
+
+/**
+ * Pixels within chessboard distance r of the mask: a two-pass distance transform (Rosenfeld & Pfaltz,
+ * "Sequential operations in digital picture processing", 1966), O(pixels) whatever r.
+ */
+function within(mask: Mask, r: number): Mask {
+  const { width: w, height: h } = mask;
+  const d = new Int32Array(w * h);
+  const far = w + h;
+  for (let i = 0; i < d.length; i++) d[i] = mask.data[i] ? 0 : far;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      let v = d[i];
+      if (x > 0) v = Math.min(v, d[i - 1] + 1);
+      if (y > 0) {
+        v = Math.min(v, d[i - w] + 1);
+        if (x > 0) v = Math.min(v, d[i - w - 1] + 1);
+        if (x < w - 1) v = Math.min(v, d[i - w + 1] + 1);
+      }
+      d[i] = v;
+    }
+  }
+  const out = new Uint8Array(w * h);
+  for (let y = h - 1; y >= 0; y--) {
+    for (let x = w - 1; x >= 0; x--) {
+      const i = y * w + x;
+      let v = d[i];
+      if (x < w - 1) v = Math.min(v, d[i + 1] + 1);
+      if (y < h - 1) {
+        v = Math.min(v, d[i + w] + 1);
+        if (x < w - 1) v = Math.min(v, d[i + w + 1] + 1);
+        if (x > 0) v = Math.min(v, d[i + w - 1] + 1);
+      }
+      d[i] = v;
+      out[i] = v <= r ? 1 : 0;
+    }
+  }
+  return { width: w, height: h, data: out };
 }
 
 /** `seed` grown over the 8-connected pixels of `img` that are ≥ `low`. */
