@@ -44,7 +44,9 @@ function scene(f: Family, rng: Rng): Scene {
     case 'rotation': rotate = u(-15, 15); break;
     case 'scale-offcentre': scale = u(4, 15); break;
     case 'pen-width':
-      if (rng.int(2) === 0) { s.level = 0.85; } else { s.level = 0.25; s.grow = Math.round(scale * u(0.4, 0.8)); }
+      // a fine pen draws the whole digit thinly (eroded), a marker thickly (grown): about half and twice MNIST's width
+      if (rng.int(2) === 0) s.grow = -Math.round(scale * u(0.35, 0.5));
+      else { s.level = 0.25; s.grow = Math.round(scale * u(0.4, 0.8)); }
       break;
     case 'ruled-lines': s.rules = scale * u(9, 14); s.ruleWidth = u(1, 3); s.ruleTilt = u(-1, 1); break;
     case 'page-edge': s.edge = u(0.08, 0.2); s.edgeSide = rng.int(4); s.edgeTilt = u(-8, 8); break;

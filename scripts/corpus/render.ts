@@ -21,7 +21,7 @@ export interface Scene {
   y: number;
   /** Degrees, clockwise. */
   rotate: number;
-  /** Pen: the MNIST field is cut at this level (lower = thicker), then grown by `grow` canvas pixels. */
+  /** Pen: the MNIST field is cut at this level (lower = thicker), then grown by `grow` canvas pixels (< 0: thinned). */
   level: number;
   grow: number;
   paper: Rgb;
@@ -91,7 +91,12 @@ function inkCoverage(digit: Float32Array, s: Scene): Float32Array {
       cov[y * w + x] = Math.min(1, Math.max(0, 0.5 + (v - s.level) * scale * 0.8));
     }
   }
+  if (s.grow < 0) return invert(maxFilter(invert(cov), w, h, -s.grow)); // erosion = dilation of the paper
   return s.grow > 0 ? maxFilter(cov, w, h, s.grow) : cov;
+}
+
+function invert(a: Float32Array): Float32Array {
+  return a.map((v) => 1 - v);
 }
 
 /** Separable max filter of radius r (a square pen tip r pixels wider on each side). */

@@ -95,9 +95,8 @@ export function estimateBackground(img: GrayImage, cell: number, darkInk: boolea
     for (let gy = 0; gy < gh; gy++) {
       for (let gx = 0; gx < gw; gx++) {
         let acc = pass === 'mean' ? 0 : grid[gy * gw + gx], n = 0;
-        const r = pass === 'mean' ? 1 : 2;
-        for (let dy = -r; dy <= r; dy++) {
-          for (let dx = -r; dx <= r; dx++) {
+        for (let dy = -1; dy <= 1; dy++) {
+          for (let dx = -1; dx <= 1; dx++) {
             const yy = gy + dy, xx = gx + dx;
             if (yy < 0 || yy >= gh || xx < 0 || xx >= gw) continue;
             const v = grid[yy * gw + xx];
