@@ -3,7 +3,7 @@
  * in 13 distortion families, and mouse drawings) classified by a fixture model trained with the default
  * recipe (test/fixtures/default-model: `convlab train --seed 1`, 99.38% on MNIST's test set), so this test
  * trains nothing. The issue's targets are ≥ 97% overall and no family below 90%; this sample of 280 is at
- * 96.1% (11 wrong), so the gate is 95% overall (a regression of 3 pictures fails it) and 90% per family.
+ * 96.8% (9 wrong), so the gate is 96% overall (a regression of 3 pictures fails it) and 90% per family.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -15,7 +15,7 @@ import { corpus, formatScores, score } from '../../scripts/corpus.ts';
 const MODEL = fileURLToPath(new URL('../fixtures/default-model/', import.meta.url));
 const PER_FAMILY = 20;
 
-test(`the default model reads ≥ 95% of ${PER_FAMILY} pictures per distortion family, no family below 90%`, { timeout: 900_000 }, async (t) => {
+test(`the default model reads ≥ 96% of ${PER_FAMILY} pictures per distortion family, no family below 90%`, { timeout: 900_000 }, async (t) => {
   await useBackend('wasm');
   const { test: digits } = await loadMnist();
   const wrong: string[] = [];
@@ -24,6 +24,6 @@ test(`the default model reads ≥ 95% of ${PER_FAMILY} pictures per distortion f
   if (wrong.length > 0) t.diagnostic(`wrong: ${wrong.join(', ')}`);
   const correct = scores.reduce((s, f) => s + f.correct, 0), total = scores.reduce((s, f) => s + f.total, 0);
   assert.equal(total, 14 * PER_FAMILY);
-  assert.ok(correct / total >= 0.95, `overall ${((100 * correct) / total).toFixed(1)}%`);
+  assert.ok(correct / total >= 0.96, `overall ${((100 * correct) / total).toFixed(1)}%`);
   for (const f of scores) assert.ok(f.correct / f.total >= 0.9, `${f.family}: ${f.correct}/${f.total}`);
 });
