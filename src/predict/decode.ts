@@ -179,7 +179,7 @@ function inspect(b: Uint8Array, name: string): { format: Format; width: number; 
 
   throw new ImageError(
     'IMAGE_DECODE',
-    `${name}: not an image this program reads (${sniffOther(b)}); PNG, JPEG, WebP, GIF, AVIF and BMP are read: convert it to one of those and try again`,
+    `${name}: not a PNG or JPEG image, nor WebP, GIF, AVIF or BMP (${sniffOther(b)}); convert it to PNG or JPEG and try again`,
   );
 }
 
