@@ -15,18 +15,7 @@
  *   7 stroke      the ink is dilated or eroded (grey-level) until its width matches MNIST's
  *   8 MNIST       crop, 20x20 box (area average), centre of mass at the centre of 28x28
  */
-import {
-  centerOfMass,
-  centeringOffset,
-  crop,
-  fitInBox,
-  inkBBox,
-  resizeArea,
-  scaleToMax,
-  shift,
-  type Box,
-  type GrayImage,
-} from './image.ts';
+import { centerOfMass, centeringOffset, crop, fitInBox, inkBBox, resizeArea, scaleToMax, shift, type Box, type GrayImage } from './image.ts';
 import { binarize, components, estimateBackground, inkContrast, isDarkInk, otsu, quantile, removeLines, strokeWidth, type Component, type Mask } from './paper.ts';
 
 /** What the classifier sees, and how the picture was read. */
@@ -397,6 +386,4 @@ function crop01(mask: Mask, box: Box): Mask {
   return { width: box.width, height: box.height, data };
 }
 
-function scaleBox(b: Box, s: number): Box {
-  return { x: Math.round(b.x * s), y: Math.round(b.y * s), width: Math.round(b.width * s), height: Math.round(b.height * s) };
-}
+const scaleBox = (b: Box, s: number): Box => ({ x: Math.round(b.x * s), y: Math.round(b.y * s), width: Math.round(b.width * s), height: Math.round(b.height * s) });

@@ -43,7 +43,7 @@ describe('formats', () => {
   for (const mime of ['image/png', 'image/jpeg', 'image/webp', 'image/avif', 'image/gif'] as const) {
     it(`reads ${mime} and finds the same digit`, async () => {
       const c = seven();
-      const bytes = mime === 'image/gif' ? c.toBuffer(mime) : mime === 'image/png' ? c.toBuffer(mime) : c.toBuffer(mime, 90);
+      const bytes = mime === 'image/gif' || mime === 'image/png' ? c.toBuffer(mime as 'image/png') : c.toBuffer(mime as 'image/jpeg', 90);
       const gray = await decodeImage(bytes, `seven.${mime.slice(6)}`);
       assert.deepEqual([gray.width, gray.height], [120, 160]);
       const d = toMnist(gray);
