@@ -79,10 +79,12 @@ function program(): Command {
 
   cli
     .command('predict')
-    .description('classify pictures of digits (PNG or JPEG, any size, dark on light or light on dark)')
+    .description('classify pictures of digits (PNG, JPEG, WebP, GIF, AVIF or BMP, any size: photos, scans, drawings)')
     .requiredOption('--model <dir>', 'folder written by convlab train')
     .argument('<files...>', 'image files')
-    .option('--json', 'one JSON object per file: {"file", "class", "probabilities"}')
+    .option('--json', 'one JSON object per file: {"file", "class", "probabilities", "warnings"}')
+    .option('--preprocessed', 'with --json: add "preprocessed", the 784 values the network received')
+    .option('--show <dir>', 'write, per picture, a PNG of the original beside the 28x28 the network received')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(backendNames).default('wasm'))
     .action(predictCommand);
 

@@ -1,17 +1,35 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend, type BackendName } from '../backend.ts';
 import { loadParams } from '../model/load.ts';
 import { disposeParams, predictProbabilities } from '../model/cnn.ts';
-import { preprocessFile } from '../predict/preprocess.ts';
+import { decodeImage, readPicture, requireInk, toMnist, type GrayImage, type MnistDigit } from '../predict/preprocess.ts';
 import { ConvlabError, ImageError, UsageError } from '../errors.ts';
 
 export interface Prediction {
   file: string;
   class: number;
   probabilities: number[];
+  /** What a person should know before trusting the answer: several digits, low confidence, ink cut off. */
+  warnings: string[];
+  /** The 784 values the network received (with --preprocessed). */
+  preprocessed?: number[];
 }
 
-export async function predictCommand(files: string[], flags: { model: string; json?: boolean; backend: BackendName }): Promise<void> {
+/** Below this top probability the answer is flagged as a guess. */
+export const LOW_CONFIDENCE = 0.6;
+
+export interface PredictFlags {
+  model: string;
+  json?: boolean;
+  preprocessed?: boolean;
+  show?: string;
+  backend: BackendName;
+}
+
+export async function predictCommand(files: string[], flags: PredictFlags): Promise<void> {
+  if (flags.preprocessed && !flags.json) throw new UsageError('PREDICT_FLAGS', '--preprocessed adds a field to the JSON output; use it with --json');
   await useBackend(flags.backend);
   const model = await loadParams(flags.model);
   try {
@@ -19,11 +37,13 @@ export async function predictCommand(files: string[], flags: { model: string; js
     if (height !== 28 || width !== 28 || channels !== 1) {
       throw new UsageError('MODEL_INPUT_SHAPE', `${flags.model} takes ${height}x${width}x${channels} images, but predict prepares pictures as 28x28 grayscale digits; use convlab evaluate for this model`);
     }
+    if (flags.show) await mkdir(flags.show, { recursive: true });
     let failed = 0;
     for (const file of files) {
-      let pixels: Float32Array;
+      let gray: GrayImage, digit: MnistDigit;
       try {
-        pixels = await preprocessFile(file);
+        gray = await decodeImage(await readPicture(file), file);
+        digit = requireInk(toMnist(gray), file);
       } catch (err) {
         // One bad picture should not hide the answers for the others: report it and go on.
         if (!(err instanceof ConvlabError) || files.length === 1) throw err;
@@ -31,18 +51,59 @@ export async function predictCommand(files: string[], flags: { model: string; js
         failed += 1;
         continue;
       }
-      const probs = tf.tidy(() => predictProbabilities(model.net, model.params, tf.tensor4d(pixels, [1, height, width, channels])));
+      const probs = tf.tidy(() => predictProbabilities(model.net, model.params, tf.tensor4d(digit.pixels, [1, height, width, channels])));
       const probabilities = Array.from(await probs.data());
       probs.dispose();
       const cls = probabilities.indexOf(Math.max(...probabilities));
-      const p: Prediction = { file, class: cls, probabilities };
+      const warnings = [...digit.warnings];
+      if (probabilities[cls] < LOW_CONFIDENCE) {
+        warnings.push(`low confidence (${(100 * probabilities[cls]).toFixed(0)}%): this may not be a digit, or not one the network can read; see --show`);
+      }
+      if (flags.show) await writeShow(flags.show, file, gray, digit);
+      const p: Prediction = { file, class: cls, probabilities, warnings };
+      if (flags.preprocessed) p.preprocessed = Array.from(digit.pixels, (v) => Math.round(v * 1e4) / 1e4);
       if (flags.json) console.log(JSON.stringify(p));
-      else console.log(`${file}: ${cls}  (${top3(probabilities)})`);
+      else {
+        console.log(`${file}: ${cls}  (${top3(probabilities)})`);
+        for (const w of warnings) console.error(`convlab: warning: ${file}: ${w}`);
+      }
     }
     if (failed > 0) throw new ImageError('IMAGES_FAILED', `${failed} of ${files.length} files could not be classified (see above)`);
   } finally {
     disposeParams(model.params);
   }
+}
+
+/** DIR/<name>.show.png: the picture (up to 280 px tall) beside the 28x28 input drawn 10x, nearest neighbour. */
+async function writeShow(dir: string, file: string, gray: GrayImage, digit: MnistDigit): Promise<void> {
+  const { createCanvas, ImageData } = await import('@napi-rs/canvas');
+  const side = 280, gap = 12;
+  const s = Math.min(side / gray.height, side / gray.width, 1e9);
+  const ow = Math.max(1, Math.round(gray.width * s)), oh = Math.max(1, Math.round(gray.height * s));
+  const canvas = createCanvas(ow + gap + side, Math.max(oh, side));
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = '#777';
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  const toRgba = (data: Float32Array | number[], n: number) => {
+    const rgba = new Uint8ClampedArray(n * 4);
+    for (let i = 0; i < n; i++) {
+      rgba.fill(Math.round(255 * Math.min(1, Math.max(0, data[i]))), 4 * i, 4 * i + 3);
+      rgba[4 * i + 3] = 255;
+    }
+    return rgba;
+  };
+  const put = (data: Float32Array, w: number, h: number) => {
+    const c = createCanvas(w, h);
+    c.getContext('2d').putImageData(new ImageData(toRgba(data, w * h), w, h), 0, 0);
+    return c;
+  };
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(put(gray.data, gray.width, gray.height), 0, 0, ow, oh);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(put(digit.pixels, 28, 28), ow + gap, 0, side, side);
+  const out = join(dir, `${basename(file, extname(file))}.show.png`);
+  await writeFile(`${out}.tmp`, canvas.toBuffer('image/png'));
+  await rename(`${out}.tmp`, out); // atomic: a reader never sees half a file
 }
 
 function top3(p: number[]): string {

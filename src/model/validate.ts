@@ -208,11 +208,13 @@ function parseSchedule(r: Reader, value: unknown, learningRate: number): Schedul
 }
 
 function parseAugment(r: Reader, value: unknown): AugmentConfig {
-  const a = r.object(value, 'train.augment', ['shift', 'flip']);
-  return {
+  const a = r.object(value, 'train.augment', ['shift', 'flip', 'rotate', 'scale', 'elastic', 'thickness']);
+  const out: AugmentConfig = {
     shift: a.shift === undefined ? defaults.augment.shift : r.int(a.shift, 'train.augment.shift', 0),
     flip: a.flip === undefined ? defaults.augment.flip : r.boolean(a.flip, 'train.augment.flip'),
   };
+  for (const k of ['rotate', 'scale', 'elastic', 'thickness'] as const) if (a[k] !== undefined) out[k] = r.number(a[k], `train.augment.${k}`, { min: 0 });
+  return out;
 }
 
 /** Reads and checks a config file (`--config net.json`); every failure names the file. */
@@ -239,9 +241,11 @@ export function parseAugmentFlag(text: string): AugmentConfig {
   if (text === 'none') return out;
   for (const part of text.split(',').map((p) => p.trim())) {
     const shift = /^shift=(\d+)$/.exec(part);
+    const warp = /^(rotate|scale|elastic|thickness)=(\d+(?:\.\d+)?)$/.exec(part);
     if (shift) out.shift = Number(shift[1]);
+    else if (warp) out[warp[1] as 'rotate' | 'scale' | 'elastic' | 'thickness'] = Number(warp[2]);
     else if (part === 'flip') out.flip = true;
-    else throw new UsageError('AUGMENT_SPEC', `--augment ${text}: "${part}" is not an option; use shift=N (pixels), flip, or none — e.g. shift=4,flip`);
+    else throw new UsageError('AUGMENT_SPEC', `--augment ${text}: "${part}" is not an option; use shift=N (pixels), flip, rotate=DEG, scale=F, elastic=PX, thickness=F, or none — e.g. shift=4,flip`);
   }
   return out;
 }

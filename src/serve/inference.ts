@@ -7,9 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { ConvlabError } from '../errors.ts';
 import type { NetworkConfig } from '../model/config.ts';
 import { forward, type Activations as Recorded, type Params } from '../model/cnn.ts';
-import { decodeImage, toMnist } from '../predict/preprocess.ts';
+import { digitFromBytes } from '../predict/preprocess.ts';
 import { architecture } from '../model/architecture.ts';
-import { ApiError, isErrorCode, type Activations, type LayerActivation, type Prediction } from './schema.ts';
+import { ApiError, LIMITS, isErrorCode, type Activations, type LayerActivation, type Prediction } from './schema.ts';
 import type { CheckedInput } from './checks.ts';
 
 /** A checked input → the 784 pixels the network takes. Pictures are preprocessed like `convlab predict`. */
@@ -21,7 +21,7 @@ export async function toPixels(input: CheckedInput, name: string): Promise<Float
 /** PNG/JPEG bytes → MNIST-style pixels; image errors become ApiErrors with the same code. */
 export async function pixelsFromImage(bytes: Uint8Array, name: string): Promise<Float32Array> {
   try {
-    return toMnist(await decodeImage(bytes, name)).pixels;
+    return (await digitFromBytes(bytes, name)).pixels; // refuses a picture with no ink (IMAGE_NO_INK, 400)
   } catch (err) {
     if (err instanceof ConvlabError) throw new ApiError(isErrorCode(err.code) ? err.code : 'IMAGE_DECODE', err.message, { cause: err });
     throw new ApiError('IMAGE_DECODE', `${name}: could not be decoded (${(err as Error)?.message ?? err}); send a PNG or JPEG`, { cause: err });

@@ -118,7 +118,7 @@ export async function buildServer(options: ServerOptions): Promise<ConvlabServer
   // --- bodies: JSON (built in), multipart uploads, and raw image bytes
   await app.register(multipart, { limits: { fileSize: bodyLimit, files: 1, fields: 20, parts: 40 } });
   app.removeContentTypeParser('text/plain'); // a text body is a mistake: answer 415, not "bad JSON"
-  app.addContentTypeParser(['image/png', 'image/jpeg'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/avif', 'image/bmp'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   await registerRoutes(app, {
     model,

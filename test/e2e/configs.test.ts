@@ -65,7 +65,7 @@ test('a config that cannot work is refused before training, in one line', async 
   assertOneLineError(convlab('train', '--config', join(dir, 'absent.json')), /absent\.json: no such file/);
   assertOneLineError(convlab('train', '--dataset', `cifar10:${digits}`, '--iterations', '1'), /missing data_batch_1\.bin.*test_batch\.bin/);
   assertOneLineError(convlab('train', '--dataset', 'imagenet', '--iterations', '1'), /--dataset imagenet: expected mnist, idx:DIR/);
-  assertOneLineError(convlab('train', '--augment', 'rotate=5', '--iterations', '1'), /"rotate=5" is not an option/);
+  assertOneLineError(convlab('train', '--augment', 'twist=5', '--iterations', '1'), /"twist=5" is not an option/);
 });
 
 test('--config + --dataset idx:DIR + --augment: SIGKILL, --resume, byte-identical; evaluate and visualize use the recorded data set', async () => {

@@ -140,5 +140,6 @@ test('config files: a missing file and broken JSON are one clear error each; --a
   }
   assert.deepEqual(parseAugmentFlag('shift=4,flip'), { shift: 4, flip: true });
   assert.deepEqual(parseAugmentFlag('none'), { shift: 0, flip: false });
-  assert.throws(() => parseAugmentFlag('rotate=10'), /"rotate=10" is not an option; use shift=N/);
+  assert.deepEqual(parseAugmentFlag('shift=2,rotate=10,elastic=1'), { shift: 2, flip: false, rotate: 10, elastic: 1 });
+  assert.throws(() => parseAugmentFlag('twist=10'), /"twist=10" is not an option; use shift=N/);
 });

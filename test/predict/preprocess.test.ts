@@ -109,9 +109,13 @@ describe('toMnist(decodeImage(file)) reproduces real MNIST digits', () => {
         worst.com = Math.max(worst.com, Math.hypot(com.x - 14, com.y - 14));
 
         assert.ok(min >= 0 && max <= 1 && max > 0.99, `values in [0,1] with full-strength ink, got [${min}, ${max}]`);
-        assert.ok(mad < 0.06, `#${k} ${format}: mean |ours - MNIST| = ${mad.toFixed(4)} should be < 0.06`);
-        // Not misplaced: moving the result by a pixel gains little (a whole-pixel misplacement gains 0.03 or more).
-        assert.ok(mad - best.mad < 0.015, `#${k} ${format}: a shift by (${best.dx}, ${best.dy}) brings MAD from ${mad.toFixed(4)} to ${best.mad.toFixed(4)}`);
+        // 0.06 with MNIST's steps alone; the paper steps thin the faint rim and can move the centre of mass
+        // by a pixel (#11 near the corner: 0.093), which costs 0.05–0.10; another digit costs 0.15–0.20
+        assert.ok(mad < 0.1, `#${k} ${format}: mean |ours - MNIST| = ${mad.toFixed(4)} should be < 0.1`);
+        // Not misplaced: moving the result by a pixel gains little. With MNIST's steps alone the gain stayed under
+        // 0.015; the paper steps (stroke normalisation) can move the centre of mass by up to ~0.8 px from where
+        // MNIST put it (#0 as PNG: gain 0.035), so the bound is 0.045 — a two-pixel misplacement gains 0.06 or more.
+        assert.ok(mad - best.mad < 0.045, `#${k} ${format}: a shift by (${best.dx}, ${best.dy}) brings MAD from ${mad.toFixed(4)} to ${best.mad.toFixed(4)}`);
         const centered = Math.abs(com.x - 14) <= 0.5 && Math.abs(com.y - 14) <= 0.5;
         assert.ok(centered, `#${k}: COM (${com.x}, ${com.y}) should be at (14,14) ±0.5`);
         assert.equal(Math.max(box.width, box.height), 20, `#${k}: long side of the ink should be 20 px`);
@@ -135,7 +139,12 @@ describe('toMnist on MNIST itself', () => {
       if (mad > worst.mad) worst = { mad, k };
     }
     t.diagnostic(`first ${n} test digits: mean MAD ${(sum / n).toFixed(4)}, worst ${worst.mad.toFixed(4)} (#${worst.k})`);
-    assert.ok(sum / n < 0.005, `mean MAD ${sum / n}`);
+    // step 7 brings MNIST's own thinnest and thickest ~7% to the median width, on purpose: that costs a little
+    assert.ok(sum / n < 0.01, `mean MAD ${sum / n}`);
+    let plain = 0;
+    for (let k = 0; k < n; k++) plain += meanAbsDiff(toMnist(as28(mnistDigit(k)), { normalizeStroke: false }).pixels, mnistDigit(k));
+    t.diagnostic(`without the stroke step: mean MAD ${(plain / n).toFixed(4)}`);
+    assert.ok(plain / n < 0.005, `mean MAD without the stroke step ${plain / n}`);
   });
 });
 
@@ -169,7 +178,7 @@ describe('toMnist steps', () => {
     assert.equal(light.inverted, true);
     assert.equal(dark.inverted, false);
     assert.equal(light.blank || dark.blank, false);
-    assert.deepEqual(light.pixels, dark.pixels);
+    assert.ok(meanAbsDiff(light.pixels, dark.pixels) < 1e-6, 'the same up to float rounding');
     assert.equal(Math.max(...light.pixels), 1);
     assert.equal(borderMedian(blob(0.9, 0.1)), Math.fround(0.9));
   });
@@ -274,9 +283,9 @@ describe('decodeImage', () => {
 
   it('rejects bytes that are not an image: IMAGE_DECODE', async () => {
     const text = new TextEncoder().encode('hello, world');
-    await expectImageError(decodeImage(text, 'notes.txt'), 'IMAGE_DECODE', 'notes.txt: not a PNG or JPEG', '68 65 6c 6c');
-    const gif = new Uint8Array([...new TextEncoder().encode('GIF89a'), 1, 0, 1, 0, 0, 0, 0, 0x3b]);
-    await expectImageError(decodeImage(gif, 'photo.gif'), 'IMAGE_DECODE', 'photo.gif: not a PNG or JPEG image (looks like GIF)');
+    await expectImageError(decodeImage(text, 'notes.txt'), 'IMAGE_DECODE', 'notes.txt: not a PNG or JPEG image, nor WebP', '68 65 6c 6c');
+    const tiff = new Uint8Array([0x49, 0x49, 0x2a, 0, 8, 0, 0, 0, 0, 0]);
+    await expectImageError(decodeImage(tiff, 'scan.tif'), 'IMAGE_DECODE', 'scan.tif: not a PNG or JPEG image', 'looks like TIFF');
   });
 
   it('rejects truncated or corrupt PNG and JPEG: IMAGE_DECODE', async () => {

@@ -2,7 +2,8 @@
  * The drawing pad: white ink on a black square, with mouse, pen or finger (pointer events), turned into
  * the network's 28x28 input by the same preprocessing the server uses (src/predict/preprocess.ts).
  */
-import { grayFromRgba, toMnist } from '../../src/predict/preprocess.ts';
+import { grayFromRgba } from '../../src/predict/image.ts';
+import { toMnist } from '../../src/predict/pipeline.ts';
 
 export class DrawingPad {
   private readonly ctx: CanvasRenderingContext2D;
