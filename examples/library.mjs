@@ -15,9 +15,8 @@ const run = {
 const params = initParams(run.network, new Rng(run.train.seed));
 
 // The same hooks the CLI's log lines and progress bar use.
-const result = await train(run, params, { train: data.train, validation: subset(data.validation, 0, 1000) }, {
-  onLog: (entry, total) => console.log(`iter ${entry.iteration}/${total} | loss ${entry.loss.toFixed(4)}`),
-});
+const hooks = { onLog: (entry, total) => console.log(`iter ${entry.iteration}/${total} | loss ${entry.loss.toFixed(4)}`) };
+const result = await train(run, params, { train: data.train, validation: subset(data.validation, 0, 1000) }, hooks);
 const test = evaluate(run.network, params, subset(data.test, 0, 1000));
 console.log(`validation ${(result.validation.accuracy * 100).toFixed(1)}%, test ${(test.accuracy * 100).toFixed(1)}% after ${result.iterations} steps`);
 

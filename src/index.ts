@@ -40,7 +40,16 @@ export { trainRun, type RunOptions, type RunResult, type Metrics } from './train
 export { evaluatePredictions, perClass, accuracyLine, confusionTable, type Evaluation, type ClassReport } from './eval/metrics.ts';
 
 // Pictures → MNIST-like digits
-export { toMnist, decodeImage, preprocessFile, grayFromRgba, PREPROCESS_DEFAULTS, type GrayImage, type MnistDigit, type PreprocessConfig } from './predict/preprocess.ts';
+export {
+  toMnist,
+  decodeImage,
+  preprocessFile,
+  grayFromRgba,
+  PREPROCESS_DEFAULTS,
+  type GrayImage,
+  type MnistDigit,
+  type PreprocessConfig,
+} from './predict/preprocess.ts';
 
 // Figures and report.html
 export { visualize, type VisualizeOptions, type VisualizeResult, type ImageChoice } from './viz/run.ts';

@@ -37,10 +37,18 @@ export async function ensureWebBuild(options: { force?: boolean; log?: (line: st
   if (!canBuild()) {
     // An installed package: serve the page `npm pack` built into it.
     if (options.force) {
-      throw new ConvlabError('WEB_BUILD', 'cannot rebuild the page here: --rebuild needs the page sources and Vite (a clone of convlab after npm install); drop --rebuild to serve the built page', { exitCode: 2 });
+      throw new ConvlabError(
+        'WEB_BUILD',
+        'cannot rebuild the page here: --rebuild needs the page sources and Vite (a clone of convlab after npm install); drop --rebuild to serve the built page',
+        { exitCode: 2 },
+      );
     }
     if (!existsSync(join(WEB_DIST, 'index.html'))) {
-      throw new ConvlabError('WEB_BUILD', `the page is not built (no ${join('web', 'dist', 'index.html')}) and cannot be built here (no Vite or no page sources): reinstall convlab, or pass --no-page to serve the API only`, { exitCode: 1 });
+      throw new ConvlabError(
+        'WEB_BUILD',
+        `the page is not built (no ${join('web', 'dist', 'index.html')}) and cannot be built here (no Vite or no page sources): reinstall convlab, or pass --no-page to serve the API only`,
+        { exitCode: 1 },
+      );
     }
     return { dir: WEB_DIST, built: false, ms: performance.now() - t0 };
   }

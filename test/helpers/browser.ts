@@ -13,7 +13,9 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 /** True when CI is set to anything but false/0 (CI=true, as CI services set it). */
 export const inCi = !!process.env.CI && !['false', '0'].includes(process.env.CI.toLowerCase());
 
-const missing = existsSync(CHROMIUM_PATH) ? undefined : `no browser at ${CHROMIUM_PATH}: to run the browser tests, apt-get install chromium or set CHROMIUM_PATH to a Chromium binary`;
+const missing = existsSync(CHROMIUM_PATH)
+  ? undefined
+  : `no browser at ${CHROMIUM_PATH}: to run the browser tests, apt-get install chromium or set CHROMIUM_PATH to a Chromium binary`;
 
 /**
  * The `skip` option for a browser test: false when it should run, else the one-line reason. In CI a

@@ -40,7 +40,9 @@ test('engines and the running Node agree: >=24, and this Node is supported', () 
   assert.equal(r.stderr, '', 'no warning on a supported Node');
 });
 
-test('on an older Node: one line on stderr (not supported, what to install), then it carries on', { skip: old ? false : 'no Node older than 24 installed (set OLD_NODE=/path/to/node to run this)' }, async () => {
+test('on an older Node: one line on stderr (not supported, what to install), then it carries on', {
+  skip: old ? false : 'no Node older than 24 installed (set OLD_NODE=/path/to/node to run this)',
+}, async () => {
   const version = cli(old!, '--version');
   assert.equal(version.code, 0);
   assert.equal(version.stdout.trim(), pkg.version);
