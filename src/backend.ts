@@ -43,7 +43,30 @@ async function loadTfjsNode(): Promise<void> {
       'backend "tensorflow" needs @tensorflow/tfjs-node, which is not installed: run `npm install @tensorflow/tfjs-node@4.22.0` (it downloads libtensorflow), or use --backend wasm',
     );
   }
+  shimNodeUtil(require('node:util'));
   // A computed specifier keeps bundlers and the type checker from requiring the optional package.
   const specifier = '@tensorflow/tfjs-node';
   await import(specifier);
+}
+
+/**
+ * `@tensorflow/tfjs-node` 4.22 (the newest release) calls `util.isNullOrUndefined`, which Node 23 removed
+ * (DEP0051), in its kernel backend and TopK kernel; its `util.isArray` call is deprecated (DEP0044) but
+ * still there in Node 24 and 26. Upstream fixed both (tensorflow/tfjs#8425) but has not released the fix.
+ * The package looks them up on the `util` module at call time, so defining the missing ones on that
+ * module before it runs is enough. Only missing functions are added; existing ones are left alone.
+ */
+export function shimNodeUtil(util: object): string[] {
+  const shims: Record<string, (value: unknown) => boolean> = {
+    isNullOrUndefined: (value) => value === null || value === undefined,
+    isArray: (value) => Array.isArray(value),
+  };
+  const added: string[] = [];
+  const target = util as Record<string, unknown>;
+  for (const [name, fn] of Object.entries(shims)) {
+    if (typeof target[name] === 'function') continue;
+    Object.defineProperty(target, name, { value: fn, writable: true, configurable: true, enumerable: false });
+    added.push(name);
+  }
+  return added;
 }

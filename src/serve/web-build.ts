@@ -4,6 +4,9 @@
  * sources, the src/ files it shares, or the Vite/TensorFlow.js versions changed since the last build,
  * which it records as a hash in web/dist/.build-key. The build goes to a temporary folder that replaces
  * web/dist in one rename, so a server never sees half a build.
+ *
+ * An installed package has no page sources and no Vite (a development dependency): `npm pack` builds
+ * web/dist into the tarball (`prepack`), and that prebuilt page is served as it is.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -15,7 +18,9 @@ import { ConvlabError } from '../errors.ts';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
 export const WEB_DIST = join(WEB_ROOT, 'dist');
-const SRC_ROOT = fileURLToPath(new URL('../', import.meta.url));
+// The TypeScript sources, whether this file runs from src/serve/ (tsx) or from dist/serve/ (built):
+// both give the same key, so the tests and the built CLI do not rebuild each other's page.
+const SRC_ROOT = fileURLToPath(new URL('../../src/', import.meta.url));
 const KEY_FILE = '.build-key';
 
 export interface WebBuild {
@@ -29,6 +34,24 @@ export interface WebBuild {
 /** Builds the page unless web/dist is current (or `force`). */
 export async function ensureWebBuild(options: { force?: boolean; log?: (line: string) => void } = {}): Promise<WebBuild> {
   const t0 = performance.now();
+  if (!canBuild()) {
+    // An installed package: serve the page `npm pack` built into it.
+    if (options.force) {
+      throw new ConvlabError(
+        'WEB_BUILD',
+        'cannot rebuild the page here: --rebuild needs the page sources and Vite (a clone of convlab after npm install); drop --rebuild to serve the built page',
+        { exitCode: 2 },
+      );
+    }
+    if (!existsSync(join(WEB_DIST, 'index.html'))) {
+      throw new ConvlabError(
+        'WEB_BUILD',
+        `the page is not built (no ${join('web', 'dist', 'index.html')}) and cannot be built here (no Vite or no page sources): reinstall convlab, or pass --no-page to serve the API only`,
+        { exitCode: 1 },
+      );
+    }
+    return { dir: WEB_DIST, built: false, ms: performance.now() - t0 };
+  }
   const key = buildKey();
   const keyFile = join(WEB_DIST, KEY_FILE);
   if (!options.force && existsSync(keyFile) && readFileSync(keyFile, 'utf8') === key) {
@@ -49,6 +72,17 @@ export async function ensureWebBuild(options: { force?: boolean; log?: (line: st
   const ms = performance.now() - t0;
   options.log?.(`page built in ${(ms / 1000).toFixed(1)} s`);
   return { dir: WEB_DIST, built: true, ms };
+}
+
+/** True in a clone: the page's sources and Vite are both there. */
+function canBuild(): boolean {
+  if (!existsSync(join(WEB_ROOT, 'vite.config.ts')) || !existsSync(SRC_ROOT)) return false;
+  try {
+    import.meta.resolve('vite');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A hash of everything the build depends on: web/ sources, src/ sources, and the bundled packages' versions. */

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { browserSkip, launchBrowser } from '../helpers/browser.ts';
 import { useBackend } from '../../src/backend.ts';
 import { presets } from '../../src/model/config.ts';
 import { escapeHtml, reportHtml, type Figure } from '../../src/viz/report.ts';
@@ -66,14 +66,10 @@ test('reportHtml: every figure inlined, explanations, per-class table, escaped t
   assert.equal(escapeHtml(`a<b>&"'`), 'a&lt;b&gt;&amp;&quot;&#39;');
 });
 
-test('the report opens in headless Chromium with every image loaded and no request beyond the file', async () => {
+test('the report opens in headless Chromium with every image loaded and no request beyond the file', { skip: browserSkip }, async () => {
   const html = await readFile(result.report, 'utf8');
   assert.doesNotMatch(html, /(src|href)="(https?:)?\/\//);
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    headless: true,
-  });
+  const browser = await launchBrowser();
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const url = pathToFileURL(result.report).href;
