@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { LabeledImages } from '../data/idx.ts';
-import { BatchSampler, Rng, type SamplerState } from '../data/batches.ts';
+import { BatchSampler, type SamplerState } from '../data/batches.ts';
+import { Rng } from '../data/rng.ts';
 import { augmentBatch, isAugmenting } from '../data/augment.ts';
 import { classCount, weightSpecs, type NetworkConfig, type OptimizerConfig, type RunConfig } from '../model/config.ts';
 import { forward, loss as lossFn, type DropoutMasks, type Params } from '../model/cnn.ts';

@@ -6,7 +6,7 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackendName } from '../backend.ts';
-import { Rng } from '../data/batches.ts';
+import { Rng } from '../data/rng.ts';
 import { loadMnist } from '../data/mnist.ts';
 import type { DataSplits } from '../data/datasets.ts';
 import { weightSpecs, type RunConfig } from '../model/config.ts';

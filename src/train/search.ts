@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackendName } from '../backend.ts';
-import { Rng } from '../data/batches.ts';
+import { Rng } from '../data/rng.ts';
 import type { DataSplits } from '../data/datasets.ts';
 import type { RunConfig } from '../model/config.ts';
 import { parseRunConfig, resolveRunConfig, type RunDraft } from '../model/validate.ts';
