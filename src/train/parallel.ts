@@ -25,7 +25,7 @@ import type { BackendName } from '../backend.ts';
 import type { NetworkConfig, OptimizerConfig } from '../model/config.ts';
 import type { OptimizerState } from './optimizer.ts';
 import { maskBuffers, sliceMasks, type MaskArrays } from './dropout.ts';
-import { paramCount, paramLayout, type ParamSlice } from './flat.ts';
+import { paramCount, paramLayout, type ParamSlice } from './layout.ts';
 
 /** Slots of the shared control block (an Int32Array). */
 export const ARRIVED = 0; // workers that reached the barrier, over the pool's life

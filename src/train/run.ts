@@ -15,8 +15,8 @@ import { saveModel } from '../model/checkpoint.ts';
 import type { Evaluation } from '../eval/metrics.ts';
 import * as tf from '@tensorflow/tfjs';
 import { TrainingError, UsageError } from '../errors.ts';
-import { evaluate, evaluateOnPool, train, type HistoryEntry, type TrainHooks, type TrainResult } from './loop.ts';
-import { GradientPool } from './parallel.ts';
+import { train, type HistoryEntry, type TrainHooks, type TrainResult } from './loop.ts';
+import { evaluateOn, withEngine } from './engine.ts';
 import { removeCheckpoint, writeAtomic, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
 
 export interface Metrics {
@@ -69,76 +69,75 @@ export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Pro
   await mkdir(outDir, { recursive: true });
   const unlock = await lockFolder(outDir);
   let params: Params | undefined;
-  let pool: GradientPool | undefined;
   let lastCheckpoint = options.resume?.header.iteration;
   try {
     const data = options.data ?? { ...(await loadMnist()), classes: 10, name: 'mnist' };
     params = options.resume ? restoredParams(options.resume) : initParams(run.network, new Rng(run.train.seed));
-    pool = options.workers > 0 ? await GradientPool.start(run.network, options.workers, options.backend) : undefined;
     const p = params;
-    let result: TrainResult;
-    try {
-      result = await train(run, p, { train: data.train, validation: data.validation }, hooks, {
-        pool,
-        resume: options.resume?.state,
-        checkpointEvery: options.checkpointEvery,
-        shouldStop: options.shouldStop,
-        onCheckpoint: async (state) => {
-          await writeCheckpoint(outDir, {
-            run,
-            preset: options.preset,
-            dataset: data.name,
-            backend: options.backend,
-            workers: options.workers,
-            checkpointEvery: options.checkpointEvery ?? 0,
-            params: p,
-            state,
-          });
-          lastCheckpoint = state.iteration;
-        },
-      });
-    } catch (err) {
-      if (err instanceof TrainingError && lastCheckpoint !== undefined) {
-        throw new TrainingError(err.code, `${err.message}. The last good checkpoint (iteration ${lastCheckpoint}) is kept in ${outDir}`, { cause: err });
+    return await withEngine(run.network, { workers: options.workers, backend: options.backend }, async (engine): Promise<RunResult> => {
+      let result: TrainResult;
+      try {
+        result = await train(run, p, { train: data.train, validation: data.validation }, hooks, {
+          engine,
+          resume: options.resume?.state,
+          checkpointEvery: options.checkpointEvery,
+          shouldStop: options.shouldStop,
+          onCheckpoint: async (state) => {
+            await writeCheckpoint(outDir, {
+              run,
+              preset: options.preset,
+              dataset: data.name,
+              backend: options.backend,
+              workers: options.workers,
+              checkpointEvery: options.checkpointEvery ?? 0,
+              params: p,
+              state,
+            });
+            lastCheckpoint = state.iteration;
+          },
+        });
+      } catch (err) {
+        if (err instanceof TrainingError && lastCheckpoint !== undefined) {
+          throw new TrainingError(err.code, `${err.message}. The last good checkpoint (iteration ${lastCheckpoint}) is kept in ${outDir}`, { cause: err });
+        }
+        throw err;
       }
-      throw err;
-    }
-    if (result.stopped) return { stopped: true, iterations: result.iterations, params };
+      if (result.stopped) return { stopped: true, iterations: result.iterations, params: p };
 
-    // The test split in parallel on the workers when there are any (they hold the final weights).
-    const test = pool ? await evaluateOnPool(run.network, pool, data.test) : evaluate(run.network, params, data.test);
-    const metrics: Metrics = {
-      testAccuracy: test.accuracy,
-      testCorrect: test.correct,
-      testTotal: test.total,
-      validationAccuracy: result.validation.accuracy,
-      iterations: result.iterations,
-      epochs: (result.iterations * run.train.batchSize) / data.train.count,
-      trainSeconds: result.trainSeconds,
-      trainImagesPerSecond: result.trainImagesPerSecond,
-      workers: options.workers,
-      seed: run.train.seed,
-      backend: options.backend,
-      preset: options.preset,
-      dataset: data.name,
-      config: run,
-      history: result.history,
-      confusionMatrix: test.confusion,
-      createdAt: new Date().toISOString(),
-    };
-    await saveModel(outDir, run.network, params, {
-      train: run.train,
-      dataset: data.name,
-      metrics: { testAccuracy: test.accuracy, validationAccuracy: result.validation.accuracy, iterations: result.iterations },
+      // The test split on the engine (in parallel on the workers when there are any).
+      const test = await evaluateOn(engine, run.network, data.test);
+      const metrics: Metrics = {
+        testAccuracy: test.accuracy,
+        testCorrect: test.correct,
+        testTotal: test.total,
+        validationAccuracy: result.validation.accuracy,
+        iterations: result.iterations,
+        epochs: (result.iterations * run.train.batchSize) / data.train.count,
+        trainSeconds: result.trainSeconds,
+        trainImagesPerSecond: result.trainImagesPerSecond,
+        workers: options.workers,
+        seed: run.train.seed,
+        backend: options.backend,
+        preset: options.preset,
+        dataset: data.name,
+        config: run,
+        history: result.history,
+        confusionMatrix: test.confusion,
+        createdAt: new Date().toISOString(),
+      };
+      await saveModel(outDir, run.network, p, {
+        train: run.train,
+        dataset: data.name,
+        metrics: { testAccuracy: test.accuracy, validationAccuracy: result.validation.accuracy, iterations: result.iterations },
+      });
+      await writeJsonAtomic(join(outDir, 'metrics.json'), metrics);
+      await removeCheckpoint(outDir); // the run is complete: nothing left to resume
+      return { stopped: false, metrics, test, params: p };
     });
-    await writeJsonAtomic(join(outDir, 'metrics.json'), metrics);
-    await removeCheckpoint(outDir); // the run is complete: nothing left to resume
-    return { stopped: false, metrics, test, params };
   } catch (err) {
     if (params) disposeParams(params);
     throw err;
   } finally {
-    await pool?.close();
     await unlock();
   }
 }

@@ -25,8 +25,9 @@ import { disposeParams, initParams, type Params } from '../model/cnn.ts';
 import { saveModel } from '../model/checkpoint.ts';
 import { loadParams } from '../model/load.ts';
 import { ConvlabError, TrainingError, UsageError } from '../errors.ts';
-import { evaluate, train } from './loop.ts';
-import { GradientPool } from './parallel.ts';
+import { evaluate } from '../eval/classify.ts';
+import { train } from './loop.ts';
+import { withEngine } from './engine.ts';
 import { lockFolder, writeJsonAtomic } from './run.ts';
 
 /** Randomness stream of the search (the loop uses 1 and 2). */
@@ -303,9 +304,9 @@ async function runTrial(options: SearchOptions, params: Record<string, ParamValu
     throw err;
   }
   const weights = initParams(run.network, new Rng(run.train.seed));
-  const pool = options.workers > 0 ? await GradientPool.start(run.network, options.workers, options.backend) : undefined;
   try {
-    const result = await train(run, weights, { train: options.data.train, validation: options.data.validation }, {}, { pool, shouldStop: options.shouldStop });
+    const data = { train: options.data.train, validation: options.data.validation };
+    const result = await withEngine(run.network, options, (engine) => train(run, weights, data, {}, { engine, shouldStop: options.shouldStop }));
     if (result.stopped) {
       disposeParams(weights);
       return 'stopped';
@@ -318,8 +319,6 @@ async function runTrial(options: SearchOptions, params: Record<string, ParamValu
       return { record: { trial: k, params, status: 'diverged', validationAccuracy: null, trainSeconds: 0 } };
     }
     throw err;
-  } finally {
-    await pool?.close();
   }
 }
 

@@ -8,15 +8,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { useBackend } from '../backend.ts';
-import { forward, type Params } from '../model/cnn.ts';
-import { computeGradients } from './loop.ts';
+import type { Params } from '../model/cnn.ts';
+import { classify } from '../eval/classify.ts';
+import { computeGradients } from './step.ts';
 import { maskTensors } from './dropout.ts';
 import { ABORT, ARRIVED, FAILED, combine, shardOf, type StepReply, type StepRequest, type WorkerInit } from './parallel.ts';
-import { SimdAdam, makeFlatOptimizer, paramLayout, type FlatOptimizer } from './flat.ts';
+import { SimdAdam, makeFlatOptimizer, type FlatOptimizer } from './flat.ts';
+import { paramLayout } from './layout.ts';
 
 const init = workerData as WorkerInit;
-/** Images per forward pass when classifying (as loop.ts's evaluate). */
-const PREDICT_BATCH = 500;
 const port = parentPort!;
 const reply = (m: StepReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 const message = (err: unknown) => (err as Error)?.message ?? String(err);
@@ -126,17 +126,7 @@ try {
         }
         case 'predict': {
           loadWeights();
-          // In batches: the wasm heap grows to the largest batch's activations and never shrinks
-          // (5,000 test images at once would keep ~1 GB per worker).
-          const values = new Uint8Array(req.count);
-          const pixels = init.height * init.width * init.channels;
-          for (let start = 0; start < req.count; start += PREDICT_BATCH) {
-            const n = Math.min(PREDICT_BATCH, req.count - start);
-            const images = req.images.subarray(start * pixels, (start + n) * pixels);
-            const classes = tf.tidy(() => tf.argMax(forward(init.net, params, tf.tensor4d(images, [n, init.height, init.width, init.channels])), 1));
-            values.set(classes.dataSync(), start);
-            classes.dispose();
-          }
+          const values = classify(init.net, params, req.images, req.count);
           return reply({ loss: 0, correct: 0, classes: values }, [values.buffer]);
         }
         case 'optimizer': {
