@@ -6,12 +6,11 @@
  * The Keras field set below is copied from what tfjs-layers 4.22 emits for the same model
  * (`tf.sequential` + `model.toJSON(null, false)`); tf.layers itself is never used here.
  */
-import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { formatCount, ModelFormatError } from '../errors.ts';
+import { writeFileAtomic } from '../atomic-write.ts';
 import { weightSpecs, type NetworkConfig } from './config.ts';
 
 const MODEL_FILE = 'model.json';
@@ -217,38 +216,6 @@ export async function saveModel(
   // Weights first: model.json is what readers look for, so it appears only once its weights are in place.
   await writeFileAtomic(path.join(dir, WEIGHTS_FILE), bytes);
   await writeFileAtomic(path.join(dir, MODEL_FILE), text);
-  await syncDir(dir);
-}
-
-async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const handle = await fs.open(temp, 'wx');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(temp, file);
-  } catch (err) {
-    await fs.rm(temp, { force: true }).catch(() => {});
-    throw err;
-  }
-}
-
-/** Make the renames durable. Directories cannot be opened for fsync on every platform (Windows): best effort. */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const handle = await fs.open(dir, fsConstants.O_RDONLY);
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // not supported here; the renames themselves are still atomic
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ import * as tf from '@tensorflow/tfjs';
 import { TrainingError, UsageError } from '../errors.ts';
 import { train, type HistoryEntry, type TrainHooks, type TrainResult } from './loop.ts';
 import { evaluateOn, withEngine } from './engine.ts';
-import { removeCheckpoint, writeAtomic, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { CHECKPOINT_FILE, removeCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { WriteError, asWriteError, writeJsonAtomic } from '../atomic-write.ts';
 
 export interface Metrics {
   testAccuracy: number;
@@ -66,8 +67,13 @@ export type RunResult =
 /** Trains, evaluates on the test split and writes `outDir`. The caller disposes `result.params`. */
 export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Promise<RunResult> {
   const { run, outDir } = options;
-  await mkdir(outDir, { recursive: true });
-  const unlock = await lockFolder(outDir);
+  let unlock: () => Promise<void>;
+  try {
+    await mkdir(outDir, { recursive: true }).catch((err) => Promise.reject(asWriteError(outDir, err)));
+    unlock = await lockFolder(outDir);
+  } catch (err) {
+    throw err instanceof WriteError ? err.withAdvice('nothing was written', 'choose another --out, or make the folder writable') : err;
+  }
   let params: Params | undefined;
   let lastCheckpoint = options.resume?.header.iteration;
   try {
@@ -136,20 +142,22 @@ export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Pro
     });
   } catch (err) {
     if (params) disposeParams(params);
-    throw err;
+    throw err instanceof WriteError ? writeAdvice(err, outDir, lastCheckpoint) : err;
   } finally {
     await unlock();
   }
 }
 
+/** A failed write (full disk, read-only folder, no permission) with what is intact and how to go on. */
+function writeAdvice(err: WriteError, outDir: string, lastCheckpoint: number | undefined): WriteError {
+  const fix = err.code === 'DISK_FULL' ? 'free some space' : `make ${outDir} writable`;
+  if (lastCheckpoint === undefined) return err.withAdvice('no checkpoint of this run was written (--checkpoint-every N keeps one)', `${fix}, then run it again`);
+  return err.withAdvice(`the last checkpoint (iteration ${lastCheckpoint}, ${join(outDir, CHECKPOINT_FILE)}) is intact`, `${fix}, then continue with: convlab train --resume ${outDir}`);
+}
+
 function restoredParams(c: Checkpoint): Params {
   const net = c.header.run.network;
   return paramsFrom(net, new Map(weightSpecs(net).map((s) => [s.name, tf.tensor(c.weights.get(s.name)!, s.shape)])));
-}
-
-/** Writes JSON to a temporary file, flushes it, then renames it into place. */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeAtomic(path, [Buffer.from(JSON.stringify(value, null, 2) + '\n', 'utf8')]);
 }
 
 /** Throws OUT_LOCKED if a live convlab run holds `dir`. */
@@ -175,7 +183,7 @@ export async function lockFolder(dir: string): Promise<() => Promise<void>> {
       await handle.close();
       return () => rm(path, { force: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw asWriteError(path, err);
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
         throw lockedError(dir, pid);

@@ -28,7 +28,9 @@ import { ConvlabError, TrainingError, UsageError } from '../errors.ts';
 import { evaluate } from '../eval/classify.ts';
 import { train } from './loop.ts';
 import { withEngine } from './engine.ts';
-import { lockFolder, writeJsonAtomic } from './run.ts';
+import { logInterval, withLearningRate } from './overrides.ts';
+import { lockFolder } from './run.ts';
+import { writeJsonAtomic } from '../atomic-write.ts';
 
 /** Randomness stream of the search (the loop uses 1 and 2). */
 const STREAM_SEARCH = 3;
@@ -201,18 +203,16 @@ export function trialParams(space: SearchSpace, seed: number, trial: number): Re
 
 /**
  * The base config with a trial's values set, checked like a config file and resolved for the data set.
- * A new learning rate scales a cosine schedule's final rate with it (as --learning-rate does).
+ * A new learning rate scales a cosine schedule's final rate with it, as --learning-rate does (overrides.ts).
  */
 export function trialConfig(settings: SearchSettings, params: Record<string, ParamValue>, data: DataSplits, trial: number): RunConfig {
   const draft = structuredClone(settings.base) as unknown as Record<string, unknown>;
-  const opt = (draft.train as RunConfig['train']).optimizer;
-  const startRate = opt.learningRate;
-  for (const [path, value] of Object.entries(params)) setPath(draft, path, value);
-  if (opt.schedule.type === 'cosine' && opt.learningRate !== startRate) {
-    opt.schedule = { ...opt.schedule, finalLearningRate: (opt.schedule.finalLearningRate / startRate) * opt.learningRate };
-  }
   const train = draft.train as RunConfig['train'];
-  Object.assign(train, { iterations: settings.iterations, seed: settings.seed, logEvery: Math.max(1, Math.ceil(settings.iterations / 10)), validateEvery: 0 });
+  const startRate = train.optimizer.learningRate;
+  for (const [path, value] of Object.entries(params)) setPath(draft, path, value);
+  const rate = train.optimizer.learningRate;
+  if (rate !== startRate) train.optimizer = withLearningRate({ ...train.optimizer, learningRate: startRate }, rate);
+  Object.assign(train, { iterations: settings.iterations, seed: settings.seed, logEvery: logInterval(settings.iterations), validateEvery: 0 });
   const source = `trial ${trial}`;
   return resolveRunConfig(parseRunConfig(draft, source), { ...data.train, classes: data.classes, name: data.name }, source);
 }
