@@ -15,6 +15,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackendName } from '../backend.ts';
 import { weightSpecs, type OptimizerType, type RunConfig } from '../model/config.ts';
+import { parseSavedNetwork } from '../model/validate.ts';
 import { ConvlabError, formatCount } from '../errors.ts';
 import { writeFileAtomic } from '../atomic-write.ts';
 import type { Params } from '../model/cnn.ts';
@@ -126,6 +127,12 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const payload = bytes.subarray(start);
   if (createHash('sha256').update(payload).digest('hex') !== header.sha256) throw bad('its contents do not match their checksum (truncated or damaged)');
   const values = fromLittleEndian(payload);
+  try {
+    parseSavedNetwork(header.run?.network, `${path}: run`); // checked by the config validator; kept as saved
+  } catch (err) {
+    if (err instanceof ConvlabError) throw bad(err.message.slice(path.length + 2));
+    throw err;
+  }
   const specs = weightSpecs(header.run.network);
   const sizes = new Map(specs.map((s) => [s.name, s.shape.reduce((a, b) => a * b, 1)]));
   const slotValues = header.slots.reduce((n, { names }) => n + names.reduce((k, name) => k + (sizes.get(name) ?? NaN), 0), 0);
