@@ -49,11 +49,11 @@ export interface WorkerInit {
   channels: number;
 }
 
-/** One shard's optimizer state: the step count and each slot's values over the shard. */
-export interface ShardState {
-  step: number;
-  slots: Record<string, Float32Array>;
-}
+/**
+ * The name under which a worker's optimizer state holds its shard: a worker's FlatOptimizer sees its shard
+ * as one parameter, so its state is an ordinary OptimizerState, `slots[slot].shard`.
+ */
+export const SHARD = 'shard';
 
 export type StepRequest =
   | {
@@ -70,7 +70,7 @@ export type StepRequest =
       sliceWeights: number[];
     }
   | { kind: 'predict'; images: Float32Array; count: number }
-  | { kind: 'optimizer'; config: OptimizerConfig; state?: ShardState }
+  | { kind: 'optimizer'; config: OptimizerConfig; state?: OptimizerState }
   | { kind: 'state' };
 
 export interface StepReply {
@@ -79,7 +79,7 @@ export interface StepReply {
   /** For 'predict': the predicted class of each image of the slice. */
   classes?: Uint8Array;
   /** For 'state': this worker's shard of the optimizer state. */
-  state?: ShardState;
+  state?: OptimizerState;
   error?: string;
 }
 
@@ -164,7 +164,7 @@ export class GradientPool {
     const slots = state === undefined ? undefined : this.flatSlots(state);
     await this.all((i) => {
       const [a, b] = shardOf(i, this.size, this.shared.length);
-      const shard = slots && { step: state!.step, slots: Object.fromEntries(Object.entries(slots).map(([s, v]) => [s, v.slice(a, b)])) };
+      const shard: OptimizerState | undefined = slots && { type: config.type, step: state!.step, slots: Object.fromEntries(Object.entries(slots).map(([s, v]) => [s, { [SHARD]: v.slice(a, b) }])) };
       return { kind: 'optimizer', config, state: shard };
     });
     this.optimizer = config.type;
@@ -177,7 +177,7 @@ export class GradientPool {
     const slots: OptimizerState['slots'] = {};
     for (const slot of Object.keys(replies[0].state!.slots)) {
       const flat = new Float32Array(this.shared.length);
-      replies.forEach((r, i) => flat.set(r.state!.slots[slot], shardOf(i, this.size, flat.length)[0]));
+      replies.forEach((r, i) => flat.set(r.state!.slots[slot][SHARD], shardOf(i, this.size, flat.length)[0]));
       slots[slot] = Object.fromEntries(this.layout.map((p) => [p.name, flat.slice(p.offset, p.offset + p.size)]));
     }
     return { type: this.optimizer, step: replies[0].state!.step, slots };

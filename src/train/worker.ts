@@ -12,7 +12,7 @@ import type { Params } from '../model/cnn.ts';
 import { classify } from '../eval/classify.ts';
 import { computeGradients } from './step.ts';
 import { maskTensors } from './dropout.ts';
-import { ABORT, ARRIVED, FAILED, combine, shardOf, type StepReply, type StepRequest, type WorkerInit } from './parallel.ts';
+import { ABORT, ARRIVED, FAILED, SHARD, combine, shardOf, type StepReply, type StepRequest, type WorkerInit } from './parallel.ts';
 import { SimdAdam, makeFlatOptimizer, type FlatOptimizer } from './flat.ts';
 import { paramLayout } from './layout.ts';
 
@@ -39,7 +39,8 @@ try {
   const summed = new Float32Array(hi - lo);
   const parts = grads.map(() => new Float32Array(hi - lo));
   let optimizer: FlatOptimizer | undefined;
-  const shardLayout = [{ name: 'shard', shape: [hi - lo], offset: 0, size: hi - lo }];
+  // The optimizer sees the shard as one parameter, so its state is an ordinary OptimizerState.
+  const shardLayout = [{ name: SHARD, shape: [hi - lo], offset: 0, size: hi - lo }];
 
   /**
    * This step's weights from shared memory into the replica. Always new tensors, never writes in place:
@@ -131,14 +132,12 @@ try {
         }
         case 'optimizer': {
           optimizer = makeFlatOptimizer(req.config, shardLayout);
-          if (req.state) optimizer.importState({ type: req.config.type, step: req.state.step, slots: Object.fromEntries(Object.entries(req.state.slots).map(([s, v]) => [s, { shard: v }])) });
+          if (req.state) optimizer.importState(req.state);
           return reply({ loss: 0, correct: 0 });
         }
         case 'state': {
           if (optimizer === undefined) throw new Error('no optimizer set');
-          const state = optimizer.exportState();
-          const slots = Object.fromEntries(Object.entries(state.slots).map(([s, v]) => [s, v.shard]));
-          return reply({ loss: 0, correct: 0, state: { step: state.step, slots } });
+          return reply({ loss: 0, correct: 0, state: optimizer.exportState() });
         }
       }
     } catch (err) {
