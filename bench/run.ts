@@ -17,12 +17,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../src/backend.ts';
-import { BatchSampler, Rng } from '../src/data/batches.ts';
+import { BatchSampler } from '../src/data/batches.ts';
+import { Rng } from '../src/data/rng.ts';
 import { loadMnist, mnistDir, subset } from '../src/data/mnist.ts';
 import { presets } from '../src/model/config.ts';
-import { disposeParams, forward, initParams } from '../src/model/cnn.ts';
-import { flattenParams, train } from '../src/train/loop.ts';
-import { GradientPool, defaultWorkerCount } from '../src/train/parallel.ts';
+import { disposeParams, initParams } from '../src/model/cnn.ts';
+import { train } from '../src/train/loop.ts';
+import { withEngine } from '../src/train/engine.ts';
+import { defaultWorkerCount } from '../src/train/parallel.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
@@ -51,22 +53,21 @@ const mnist = await loadMnist();
 async function trainThroughput(workers: number): Promise<number> {
   const run = { network: net, train: { ...presets.seed.train, logEvery: 1e9, validateEvery: 0 } };
   const params = initParams(net, new Rng(1));
-  const pool = workers > 0 ? await GradientPool.start(net, workers, 'wasm') : undefined;
   try {
-    const measure = async (iterations: number) => {
-      const t0 = performance.now();
-      // A 64-image validation set keeps the end-of-run validation pass negligible.
-      const data = { train: mnist.train, validation: subset(mnist.validation, 0, 64) };
-      const r = await train({ ...run, train: { ...run.train, iterations } }, params, data, {}, { pool });
-      return { images: iterations * 64, trainSeconds: r.trainSeconds, wall: (performance.now() - t0) / 1000 };
-    };
-    const warm = await measure(10);
-    const perStep = warm.trainSeconds / 10;
-    const iterations = Math.max(20, Math.round(seconds / perStep));
-    const m = await measure(iterations);
-    return m.images / m.trainSeconds;
+    return await withEngine(net, { workers, backend: 'wasm' }, async (engine) => {
+      const measure = async (iterations: number) => {
+        // A 64-image validation set keeps the end-of-run validation pass negligible.
+        const data = { train: mnist.train, validation: subset(mnist.validation, 0, 64) };
+        const r = await train({ ...run, train: { ...run.train, iterations } }, params, data, {}, { engine });
+        return { images: iterations * 64, trainSeconds: r.trainSeconds };
+      };
+      const warm = await measure(10);
+      const perStep = warm.trainSeconds / 10;
+      const iterations = Math.max(20, Math.round(seconds / perStep));
+      const m = await measure(iterations);
+      return m.images / m.trainSeconds;
+    });
   } finally {
-    await pool?.close();
     disposeParams(params);
   }
 }
@@ -79,27 +80,20 @@ async function inferThroughput(workers: number): Promise<number> {
   const params = initParams(net, new Rng(1));
   const batch = 256;
   const sampler = new BatchSampler(mnist.test, batch, new Rng(2));
-  const pool = workers > 0 ? await GradientPool.start(net, workers, 'wasm') : undefined;
-  pool?.publish(flattenParams(net, params));
-  const once = async () => {
-    const b = sampler.next();
-    if (pool) return void (await pool.predict(b.images, batch));
-    const x = tf.tensor4d(b.images, [batch, 28, 28, 1]);
-    const cls = tf.tidy(() => tf.argMax(forward(net, params, x), 1));
-    cls.dataSync();
-    tf.dispose([x, cls]);
-  };
   try {
-    for (let i = 0; i < 3; i++) await once();
-    let n = 0;
-    const t0 = performance.now();
-    while (performance.now() - t0 < seconds * 1000 * 0.5 || n < 5) {
-      await once();
-      n++;
-    }
-    return (n * batch) / ((performance.now() - t0) / 1000);
+    return await withEngine(net, { workers, backend: 'wasm' }, async (engine) => {
+      await engine.restore(params, presets.seed.train.optimizer);
+      const once = () => engine.predict(sampler.next().images, batch);
+      for (let i = 0; i < 3; i++) await once();
+      let n = 0;
+      const t0 = performance.now();
+      while (performance.now() - t0 < seconds * 1000 * 0.5 || n < 5) {
+        await once();
+        n++;
+      }
+      return (n * batch) / ((performance.now() - t0) / 1000);
+    });
   } finally {
-    await pool?.close();
     disposeParams(params);
   }
 }

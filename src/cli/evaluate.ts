@@ -2,7 +2,7 @@ import { useBackend, type BackendName } from '../backend.ts';
 import { loadDataset, parseDatasetSpec } from '../data/datasets.ts';
 import { loadParams } from '../model/load.ts';
 import { disposeParams } from '../model/cnn.ts';
-import { evaluate } from '../train/loop.ts';
+import { evaluate } from '../eval/classify.ts';
 import { accuracyLine, confusionTable } from '../eval/metrics.ts';
 import { UsageError } from '../errors.ts';
 import { classCount } from '../model/config.ts';

@@ -7,6 +7,7 @@ import { loadDataset, parseDatasetSpec } from '../data/datasets.ts';
 import { disposeParams } from '../model/cnn.ts';
 import { accuracyLine } from '../eval/metrics.ts';
 import { assertNotLocked, trainRun, type RunOptions } from '../train/run.ts';
+import { overrideTrain } from '../train/overrides.ts';
 import { CHECKPOINT_FILE, readCheckpoint } from '../train/checkpoint.ts';
 import { UsageError } from '../errors.ts';
 import { reporter } from './output.ts';
@@ -43,24 +44,9 @@ export async function runDraft(flags: Pick<TrainFlags, 'preset' | 'config'>): Pr
   return { draft: draftFromRun(presets[flags.preset]), source: flags.preset };
 }
 
-/** The user's flags applied on top of a config's training recipe; `trainCount` converts --epochs. */
+/** The user's flags applied on top of a config's training recipe (rules in train/overrides.ts); `trainCount` converts --epochs. */
 export function withFlags(run: RunConfig, flags: TrainFlags, trainCount: number): RunConfig {
-  const train = { ...run.train, optimizer: { ...run.train.optimizer } };
-  if (flags.batchSize !== undefined) train.batchSize = flags.batchSize;
-  if (flags.learningRate !== undefined) {
-    const opt = train.optimizer;
-    // Keep the schedule's shape: scale the final rate with the starting one.
-    if (opt.schedule.type === 'cosine') opt.schedule = { ...opt.schedule, finalLearningRate: (opt.schedule.finalLearningRate / opt.learningRate) * flags.learningRate };
-    opt.learningRate = flags.learningRate;
-  }
-  if (flags.augment !== undefined) train.augment = flags.augment;
-  if (flags.seed !== undefined) train.seed = flags.seed;
-  if (flags.iterations !== undefined) train.iterations = flags.iterations;
-  if (flags.epochs !== undefined) train.iterations = Math.ceil((flags.epochs * trainCount) / train.batchSize);
-  // Short runs still get about ten log lines; --log-every / --validate-every override.
-  train.logEvery = flags.logEvery ?? Math.max(1, Math.min(train.logEvery, Math.ceil(train.iterations / 10)));
-  train.validateEvery = flags.validateEvery ?? train.validateEvery;
-  return { ...run, train };
+  return overrideTrain(run, flags, trainCount);
 }
 
 function timestamp(date = new Date()): string {

@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { weightSpecs, type Activation, type ConvBlockConfig, type DenseActivation, type NetworkConfig } from './config.ts';
-import type { Rng } from '../data/batches.ts';
+import type { Rng } from '../data/rng.ts';
 
 /** The trainable weights, by name (`conv1/kernel`, `conv1/bias`, ..., `fc2/bias`), in weightSpecs order. */
 export type Params = Map<string, tf.Variable>;
@@ -60,7 +60,7 @@ export interface Activations {
 /**
  * Dropout masks for one training batch, one per layer that has dropout (undefined elsewhere): 0 where a
  * value is dropped, 1/(1−rate) where it is kept ("inverted" dropout, so inference needs no rescaling —
- * Keras' Dropout layer does the same). They are drawn outside the graph (see train/augment.ts) so that
+ * Keras' Dropout layer does the same). They are drawn outside the graph (see train/dropout.ts) so that
  * splitting a batch between worker threads does not change them.
  */
 export interface DropoutMasks {

@@ -3,7 +3,7 @@
  * checkpointed. With the lesson's TensorFlow 1.x defaults: β1 0.9, β2 0.999, ε 1e-8.
  */
 import * as tf from '@tensorflow/tfjs';
-import { SlotOptimizer, scheduledRate } from './optimizer.ts';
+import { SlotOptimizer } from './optimizer.ts';
 
 export interface AdamOptions {
   beta1: number;
@@ -48,15 +48,4 @@ export class Adam extends SlotOptimizer {
       }
     });
   }
-}
-
-/** Learning rate at iteration `i` (0-based) of `total`: constant, or cosine decay from `start` to `end`. */
-export function learningRateAt(
-  schedule: 'constant' | 'cosine',
-  start: number,
-  end: number,
-  i: number,
-  total: number,
-): number {
-  return scheduledRate(schedule === 'constant' ? { type: schedule } : { type: schedule, finalLearningRate: end }, start, i, total);
 }

@@ -1,6 +1,6 @@
 /**
- * Training checkpoints: one file, `checkpoint.bin`, written atomically (temporary file, fsync, rename,
- * fsync of the folder), so a run killed at any moment leaves either the previous checkpoint or the new one.
+ * Training checkpoints: one file, `checkpoint.bin`, written atomically (atomic-write.ts: temporary file,
+ * fsync, rename, fsync of the folder), so a run killed at any moment leaves either the previous checkpoint or the new one.
  *
  * Layout: the 8 bytes `CLCKPT02`, a uint32 (little-endian) header length, the header as UTF-8 JSON, zero
  * padding to a multiple of 4, then float32 little-endian values: the weights in weightSpecs order, then
@@ -11,11 +11,13 @@
  * are drawn from (seed, iteration), so they need nothing here.
  */
 import { createHash } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackendName } from '../backend.ts';
 import { weightSpecs, type OptimizerType, type RunConfig } from '../model/config.ts';
+import { parseSavedNetwork } from '../model/validate.ts';
 import { ConvlabError, formatCount } from '../errors.ts';
+import { writeFileAtomic } from '../atomic-write.ts';
 import type { Params } from '../model/cnn.ts';
 import type { TrainState } from './loop.ts';
 
@@ -96,7 +98,7 @@ export async function writeCheckpoint(dir: string, c: CheckpointInput): Promise<
   head.write(MAGIC, 0, 'latin1');
   head.writeUInt32LE(json.length, 8);
   json.copy(head, 12);
-  await writeAtomic(join(dir, CHECKPOINT_FILE), [head, payload]);
+  await writeFileAtomic(join(dir, CHECKPOINT_FILE), [head, payload]);
 }
 
 export async function readCheckpoint(dir: string): Promise<Checkpoint> {
@@ -125,6 +127,12 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
   const payload = bytes.subarray(start);
   if (createHash('sha256').update(payload).digest('hex') !== header.sha256) throw bad('its contents do not match their checksum (truncated or damaged)');
   const values = fromLittleEndian(payload);
+  try {
+    parseSavedNetwork(header.run?.network, `${path}: run`); // checked by the config validator; kept as saved
+  } catch (err) {
+    if (err instanceof ConvlabError) throw bad(err.message.slice(path.length + 2));
+    throw err;
+  }
   const specs = weightSpecs(header.run.network);
   const sizes = new Map(specs.map((s) => [s.name, s.shape.reduce((a, b) => a * b, 1)]));
   const slotValues = header.slots.reduce((n, { names }) => n + names.reduce((k, name) => k + (sizes.get(name) ?? NaN), 0), 0);
@@ -141,31 +149,6 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
 
 export async function removeCheckpoint(dir: string): Promise<void> {
   await rm(join(dir, CHECKPOINT_FILE), { force: true });
-}
-
-/** Writes `parts` to `path` so that `path` is always either the old file or the whole new one. */
-export async function writeAtomic(path: string, parts: Uint8Array[]): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const handle = await open(tmp, 'w');
-  try {
-    for (const part of parts) await handle.write(part);
-    await handle.sync();
-  } catch (err) {
-    await handle.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await handle.close();
-  await rename(tmp, path);
-  // Make the rename itself durable.
-  const folder = await open(join(path, '..'), 'r');
-  try {
-    await folder.sync();
-  } catch {
-    // Some file systems cannot fsync a directory; the rename is still atomic.
-  } finally {
-    await folder.close();
-  }
 }
 
 function littleEndian(values: Float32Array): Buffer {

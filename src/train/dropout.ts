@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { layerShapes, type NetworkConfig } from '../model/config.ts';
 import type { DropoutMasks } from '../model/cnn.ts';
-import type { Rng } from '../data/batches.ts';
+import type { Rng } from '../data/rng.ts';
 
 /** Per layer with dropout, the batch's mask flattened [B, ...shape]; undefined for layers without. */
 export interface MaskArrays {

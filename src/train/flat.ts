@@ -10,31 +10,12 @@
  * (test/train/optimizers.test.ts checks them against each other and the formulas). Their state exports in
  * the same per-parameter slots as the tensor versions, so checkpoints do not care which one wrote them.
  */
-import { weightSpecs, type NetworkConfig, type OptimizerConfig, type OptimizerType } from '../model/config.ts';
+import type { OptimizerConfig, OptimizerType } from '../model/config.ts';
+import { paramCount, type ParamSlice } from './layout.ts';
 import type { OptimizerState } from './optimizer.ts';
 import { updateModuleBase64 } from '../kernels/update-module.ts';
 
-/** Where each parameter sits in the flat vector (weightSpecs order). */
-export interface ParamSlice {
-  name: string;
-  shape: number[];
-  offset: number;
-  size: number;
-}
-
-export function paramLayout(net: NetworkConfig): ParamSlice[] {
-  let offset = 0;
-  return weightSpecs(net).map(({ name, shape }) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const slice = { name, shape, offset, size };
-    offset += size;
-    return slice;
-  });
-}
-
-export function paramCount(layout: ParamSlice[]): number {
-  return layout.reduce((n, s) => n + s.size, 0);
-}
+export { paramCount, paramLayout, type ParamSlice } from './layout.ts';
 
 export abstract class FlatOptimizer {
   abstract readonly type: OptimizerType;

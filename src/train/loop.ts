@@ -1,24 +1,27 @@
 /**
- * The training loop: sample a batch, augment it, draw dropout masks, forward, loss, gradients, optimizer
- * update; log at fixed intervals. Side effects (progress bars, charts) come in through `hooks`; this module
- * prints nothing. Every random choice of a step comes from (seed, iteration), so resuming needs only the
- * sampler's state and the optimizer's.
+ * The training loop: labelled phases per iteration — learning rate, batch (with its augmentation and
+ * dropout masks), step, log, validate, checkpoint. Where the step runs (this thread or worker threads) is
+ * the engine's business (engine.ts); the loop does not know which. Side effects (progress bars, charts)
+ * come in through `hooks`; this module prints nothing. Every random choice of a step comes from
+ * (seed, iteration), so resuming needs only the sampler's state and the optimizer's.
  */
-import * as tf from '@tensorflow/tfjs';
 import type { LabeledImages } from '../data/idx.ts';
-import { BatchSampler, Rng, type SamplerState } from '../data/batches.ts';
+import { BatchSampler, type SamplerState } from '../data/batches.ts';
+import { Rng } from '../data/rng.ts';
 import { augmentBatch, isAugmenting } from '../data/augment.ts';
-import { classCount, weightSpecs, type NetworkConfig, type OptimizerConfig, type RunConfig } from '../model/config.ts';
-import { forward, loss as lossFn, type DropoutMasks, type Params } from '../model/cnn.ts';
-import { evaluatePredictions, type Evaluation } from '../eval/metrics.ts';
+import type { RunConfig } from '../model/config.ts';
+import type { Params } from '../model/cnn.ts';
+import type { Evaluation } from '../eval/metrics.ts';
 import { TrainingError } from '../errors.ts';
-import { Adam } from './adam.ts';
-import { RmsProp } from './rmsprop.ts';
-import { Sgd } from './sgd.ts';
-import { scheduledRate, type Optimizer, type OptimizerState } from './optimizer.ts';
-import { drawDropoutMasks, hasDropout, maskTensors, type MaskArrays } from './dropout.ts';
+import { scheduledRate, type OptimizerState } from './optimizer.ts';
+import { drawDropoutMasks, hasDropout } from './dropout.ts';
 import type { GradientPool } from './parallel.ts';
-import { paramLayout } from './flat.ts';
+import { InThreadEngine, WorkerEngine, evaluateOn, type StepEngine } from './engine.ts';
+
+// Older import sites: these moved to step.ts, eval/classify.ts and layout.ts.
+export { computeGradients, makeOptimizer } from './step.ts';
+export { evaluate } from '../eval/classify.ts';
+export { assignFlat, flattenParams } from './layout.ts';
 
 /** Streams of per-step randomness: Rng.derive(seed, iteration, stream). */
 export const STREAM_AUGMENT = 1;
@@ -61,7 +64,9 @@ export interface TrainResult {
 }
 
 export interface TrainOptions {
-  /** Compute each step's gradients on worker threads (see parallel.ts) instead of in this thread. */
+  /** Where the steps run (engine.ts); the caller closes it. Default: this thread. */
+  engine?: StepEngine;
+  /** Shorthand for `engine: new WorkerEngine(net, pool, false)`: the steps on the pool's workers. */
   pool?: GradientPool;
   /** Continue from a checkpoint (the caller has already restored the weights into `params`). */
   resume?: TrainState;
@@ -92,46 +97,6 @@ export interface TrainData {
   validation: LabeledImages;
 }
 
-/** Turns a Float32Array of B images into an NHWC tensor. */
-export function imagesTensor(images: Float32Array, count: number, d: LabeledImages): tf.Tensor4D {
-  return tf.tensor4d(images, [count, d.height, d.width, d.channels]);
-}
-
-/** The update rule a config names. */
-export function makeOptimizer(config: OptimizerConfig): Optimizer {
-  switch (config.type) {
-    case 'adam':
-      return new Adam({ beta1: config.beta1, beta2: config.beta2, epsilon: config.epsilon });
-    case 'sgd':
-      return new Sgd({ momentum: config.momentum, nesterov: config.nesterov });
-    case 'rmsprop':
-      return new RmsProp({ rho: config.rho, momentum: config.momentum, epsilon: config.epsilon });
-  }
-}
-
-/**
- * One optimisation step's gradients: returns the loss, the number of correct predictions in the batch,
- * and dLoss/dParam for every parameter. The caller owns (and must dispose) the gradient tensors.
- * `masks` (training with dropout) are the batch's dropout masks.
- */
-export function computeGradients(
-  net: NetworkConfig,
-  params: Params,
-  x: tf.Tensor4D,
-  labels: tf.Tensor1D,
-  masks?: DropoutMasks,
-): { loss: tf.Scalar; correct: tf.Scalar; grads: Map<string, tf.Tensor> } {
-  let correct: tf.Scalar | undefined;
-  const { value, grads } = tf.variableGrads(() => {
-    const logits = forward(net, params, x, undefined, masks); // [B,classes]
-    correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32'))) as tf.Scalar;
-    return lossFn(logits, labels);
-  }, [...params.values()]);
-  const byName = new Map<string, tf.Tensor>();
-  for (const [name, v] of params) byName.set(name, grads[v.name]);
-  return { loss: value as tf.Scalar, correct: correct!, grads: byName };
-}
-
 /** Trains `params` in place. Throws TrainingError on a non-finite loss. */
 export async function train(
   run: RunConfig,
@@ -146,18 +111,8 @@ export async function train(
   const sampler = resume
     ? BatchSampler.fromState(data.train, cfg.batchSize, resume.sampler)
     : new BatchSampler(data.train, cfg.batchSize, new Rng(cfg.seed + 1));
-  const pool = options.pool;
-  // With workers the weights live in the pool's shared memory and the workers update them (parallel.ts);
-  // `params` is brought up to date whenever someone outside the loop may read it (checkpoint, the end).
-  const optimizer = pool ? undefined : makeOptimizer(cfg.optimizer);
-  if (pool) {
-    pool.publish(flattenParams(net, params));
-    await pool.useOptimizer(cfg.optimizer, resume?.optimizer);
-  } else if (resume) optimizer!.importState(resume.optimizer, params);
-  const syncParams = () => {
-    if (pool) assignFlat(net, params, pool.readWeights());
-  };
-  const validate = async () => (pool ? evaluateOnPool(net, pool, data.validation) : evaluate(net, params, data.validation));
+  const engine = options.engine ?? (options.pool ? new WorkerEngine(net, options.pool, false) : new InThreadEngine(net));
+  const validate = () => evaluateOn(engine, net, data.validation);
   const dropout = hasDropout(net);
   const history: HistoryEntry[] = resume ? [...resume.history] : [];
   let trainMs = resume?.trainMs ?? 0;
@@ -169,13 +124,14 @@ export async function train(
   const state = async (): Promise<TrainState> => ({
     iteration: done,
     sampler: sampler.state(),
-    optimizer: pool ? await pool.optimizerState() : optimizer!.exportState(),
+    optimizer: await engine.optimizerState(),
     history: [...history],
     trainMs,
     interval: { ...interval },
   });
 
   try {
+    await engine.restore(params, cfg.optimizer, resume?.optimizer);
     for (let i = done; i < cfg.iterations; i++) {
       // --- learning rate
       const lr = scheduledRate(cfg.optimizer.schedule, cfg.optimizer.learningRate, i, cfg.iterations);
@@ -187,10 +143,8 @@ export async function train(
       if (isAugmenting(cfg.augment)) augmentBatch(batch.images, n, data.train, cfg.augment, Rng.derive(cfg.seed, i, STREAM_AUGMENT));
       const masks = dropout ? drawDropoutMasks(net, n, Rng.derive(cfg.seed, i, STREAM_DROPOUT)) : undefined;
 
-      // --- forward, backward, update
-      const { loss: lossNumber, correct: correctNumber } = pool
-        ? await pool.step(batch.images, batch.labels, lr, masks)
-        : localStep(net, params, optimizer!, imagesTensor(batch.images, n, data.train), batch.labels, lr, masks);
+      // --- forward, backward, update (in this thread or on the workers: the engine's business)
+      const { loss: lossNumber, correct: correctNumber } = await engine.step({ images: batch.images, labels: batch.labels, masks }, lr);
       const dt = performance.now() - t0;
       if (!Number.isFinite(lossNumber)) {
         throw new TrainingError(
@@ -230,79 +184,22 @@ export async function train(
       stopped = !last && (options.shouldStop?.() ?? false);
       const every = options.checkpointEvery ?? 0;
       if (options.onCheckpoint && (stopped || (every > 0 && iteration % every === 0 && !last))) {
-        syncParams();
+        engine.weights(params);
         await options.onCheckpoint(await state());
       }
       if (stopped) break;
     }
+    engine.weights(params);
+    validation ??= await validate();
   } finally {
-    optimizer?.dispose();
+    if (options.engine === undefined) await engine.close(); // frees the optimizer state, never a caller's pool
   }
-  syncParams();
-  if (!stopped) validation ??= await validate();
   return {
     history,
     iterations: done,
     stopped,
     trainSeconds: trainMs / 1000,
     trainImagesPerSecond: (done * cfg.batchSize) / (trainMs / 1000 || 1),
-    validation: validation ?? (await validate()),
+    validation,
   };
-}
-
-/** One step in this thread: gradients and the optimizer's update. */
-function localStep(net: NetworkConfig, params: Params, optimizer: Optimizer, x: tf.Tensor4D, labels: Uint8Array, lr: number, masks?: MaskArrays) {
-  const [loss, correct] = tf.tidy(() => {
-    const y = tf.tensor1d(labels, 'int32');
-    const g = computeGradients(net, params, x, y, masks && maskTensors(net, masks, labels.length));
-    optimizer.apply(params, g.grads, lr);
-    return [g.loss, g.correct];
-  });
-  x.dispose();
-  const result = { loss: loss.dataSync()[0], correct: correct.dataSync()[0] };
-  tf.dispose([loss, correct]);
-  return result;
-}
-
-/** All parameters concatenated in weightSpecs order. */
-export function flattenParams(net: NetworkConfig, params: Params): Float32Array {
-  const specs = weightSpecs(net);
-  const out = new Float32Array(specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0));
-  let offset = 0;
-  for (const { name } of specs) {
-    const values = params.get(name)!.dataSync() as Float32Array;
-    out.set(values, offset);
-    offset += values.length;
-  }
-  return out;
-}
-
-/** Writes the flat weights (weightSpecs order) into `params`. */
-export function assignFlat(net: NetworkConfig, params: Params, flat: Float32Array): void {
-  for (const { name, shape, offset, size } of paramLayout(net)) {
-    const values = tf.tensor(flat.slice(offset, offset + size), shape);
-    params.get(name)!.assign(values);
-    values.dispose();
-  }
-}
-
-/** Like `evaluate`, with the slices classified in parallel on the pool's workers (with its current weights). */
-export async function evaluateOnPool(net: NetworkConfig, pool: GradientPool, data: LabeledImages): Promise<Evaluation> {
-  return evaluatePredictions(await pool.predict(data.images, data.count), data.labels, classCount(net));
-}
-
-/** Classifies every image of `data` in batches and scores the predictions. */
-export function evaluate(net: NetworkConfig, params: Params, data: LabeledImages, batchSize = 500): Evaluation {
-  const predictions = new Uint8Array(data.count);
-  const pixels = data.height * data.width * data.channels;
-  for (let start = 0; start < data.count; start += batchSize) {
-    const n = Math.min(batchSize, data.count - start);
-    const classes = tf.tidy(() => {
-      const x = imagesTensor(data.images.subarray(start * pixels, (start + n) * pixels), n, data);
-      return tf.argMax(forward(net, params, x), 1);
-    });
-    predictions.set(classes.dataSync(), start);
-    classes.dispose();
-  }
-  return evaluatePredictions(predictions, data.labels, classCount(net));
 }

@@ -25,7 +25,7 @@ import type { BackendName } from '../backend.ts';
 import type { NetworkConfig, OptimizerConfig } from '../model/config.ts';
 import type { OptimizerState } from './optimizer.ts';
 import { maskBuffers, sliceMasks, type MaskArrays } from './dropout.ts';
-import { paramCount, paramLayout, type ParamSlice } from './flat.ts';
+import { paramCount, paramLayout, type ParamSlice } from './layout.ts';
 
 /** Slots of the shared control block (an Int32Array). */
 export const ARRIVED = 0; // workers that reached the barrier, over the pool's life
@@ -49,11 +49,11 @@ export interface WorkerInit {
   channels: number;
 }
 
-/** One shard's optimizer state: the step count and each slot's values over the shard. */
-export interface ShardState {
-  step: number;
-  slots: Record<string, Float32Array>;
-}
+/**
+ * The name under which a worker's optimizer state holds its shard: a worker's FlatOptimizer sees its shard
+ * as one parameter, so its state is an ordinary OptimizerState, `slots[slot].shard`.
+ */
+export const SHARD = 'shard';
 
 export type StepRequest =
   | {
@@ -78,7 +78,7 @@ export type StepRequest =
       /** The shared weights have not changed since the worker last loaded them (serving): do not reload. */
       sameWeights?: boolean;
     }
-  | { kind: 'optimizer'; config: OptimizerConfig; state?: ShardState }
+  | { kind: 'optimizer'; config: OptimizerConfig; state?: OptimizerState }
   | { kind: 'state' }
   /** What this worker's TensorFlow.js holds (for leak tests). */
   | { kind: 'memory' };
@@ -98,7 +98,7 @@ export interface StepReply {
   /** For 'predict' with `probabilities`: softmax outputs, [count × classes]. */
   probabilities?: Float32Array;
   /** For 'state': this worker's shard of the optimizer state. */
-  state?: ShardState;
+  state?: OptimizerState;
   /** For 'memory'. */
   memory?: WorkerMemory;
   error?: string;
@@ -185,7 +185,7 @@ export class GradientPool {
     const slots = state === undefined ? undefined : this.flatSlots(state);
     await this.all((i) => {
       const [a, b] = shardOf(i, this.size, this.shared.length);
-      const shard = slots && { step: state!.step, slots: Object.fromEntries(Object.entries(slots).map(([s, v]) => [s, v.slice(a, b)])) };
+      const shard: OptimizerState | undefined = slots && { type: config.type, step: state!.step, slots: Object.fromEntries(Object.entries(slots).map(([s, v]) => [s, { [SHARD]: v.slice(a, b) }])) };
       return { kind: 'optimizer', config, state: shard };
     });
     this.optimizer = config.type;
@@ -198,7 +198,7 @@ export class GradientPool {
     const slots: OptimizerState['slots'] = {};
     for (const slot of Object.keys(replies[0].state!.slots)) {
       const flat = new Float32Array(this.shared.length);
-      replies.forEach((r, i) => flat.set(r.state!.slots[slot], shardOf(i, this.size, flat.length)[0]));
+      replies.forEach((r, i) => flat.set(r.state!.slots[slot][SHARD], shardOf(i, this.size, flat.length)[0]));
       slots[slot] = Object.fromEntries(this.layout.map((p) => [p.name, flat.slice(p.offset, p.offset + p.size)]));
     }
     return { type: this.optimizer, step: replies[0].state!.step, slots };

@@ -6,7 +6,7 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackendName } from '../backend.ts';
-import { Rng } from '../data/batches.ts';
+import { Rng } from '../data/rng.ts';
 import { loadMnist } from '../data/mnist.ts';
 import type { DataSplits } from '../data/datasets.ts';
 import { weightSpecs, type RunConfig } from '../model/config.ts';
@@ -15,9 +15,10 @@ import { saveModel } from '../model/checkpoint.ts';
 import type { Evaluation } from '../eval/metrics.ts';
 import * as tf from '@tensorflow/tfjs';
 import { TrainingError, UsageError } from '../errors.ts';
-import { evaluate, evaluateOnPool, train, type HistoryEntry, type TrainHooks, type TrainResult } from './loop.ts';
-import { GradientPool } from './parallel.ts';
-import { removeCheckpoint, writeAtomic, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { train, type HistoryEntry, type TrainHooks, type TrainResult } from './loop.ts';
+import { evaluateOn, withEngine } from './engine.ts';
+import { CHECKPOINT_FILE, removeCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { WriteError, asWriteError, writeJsonAtomic } from '../atomic-write.ts';
 
 export interface Metrics {
   testAccuracy: number;
@@ -66,91 +67,97 @@ export type RunResult =
 /** Trains, evaluates on the test split and writes `outDir`. The caller disposes `result.params`. */
 export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Promise<RunResult> {
   const { run, outDir } = options;
-  await mkdir(outDir, { recursive: true });
-  const unlock = await lockFolder(outDir);
+  let unlock: () => Promise<void>;
+  try {
+    await mkdir(outDir, { recursive: true }).catch((err) => Promise.reject(asWriteError(outDir, err)));
+    unlock = await lockFolder(outDir);
+  } catch (err) {
+    throw err instanceof WriteError ? err.withAdvice('nothing was written', 'choose another --out, or make the folder writable') : err;
+  }
   let params: Params | undefined;
-  let pool: GradientPool | undefined;
   let lastCheckpoint = options.resume?.header.iteration;
   try {
     const data = options.data ?? { ...(await loadMnist()), classes: 10, name: 'mnist' };
     params = options.resume ? restoredParams(options.resume) : initParams(run.network, new Rng(run.train.seed));
-    pool = options.workers > 0 ? await GradientPool.start(run.network, options.workers, options.backend) : undefined;
     const p = params;
-    let result: TrainResult;
-    try {
-      result = await train(run, p, { train: data.train, validation: data.validation }, hooks, {
-        pool,
-        resume: options.resume?.state,
-        checkpointEvery: options.checkpointEvery,
-        shouldStop: options.shouldStop,
-        onCheckpoint: async (state) => {
-          await writeCheckpoint(outDir, {
-            run,
-            preset: options.preset,
-            dataset: data.name,
-            backend: options.backend,
-            workers: options.workers,
-            checkpointEvery: options.checkpointEvery ?? 0,
-            params: p,
-            state,
-          });
-          lastCheckpoint = state.iteration;
-        },
-      });
-    } catch (err) {
-      if (err instanceof TrainingError && lastCheckpoint !== undefined) {
-        throw new TrainingError(err.code, `${err.message}. The last good checkpoint (iteration ${lastCheckpoint}) is kept in ${outDir}`, { cause: err });
+    return await withEngine(run.network, { workers: options.workers, backend: options.backend }, async (engine): Promise<RunResult> => {
+      let result: TrainResult;
+      try {
+        result = await train(run, p, { train: data.train, validation: data.validation }, hooks, {
+          engine,
+          resume: options.resume?.state,
+          checkpointEvery: options.checkpointEvery,
+          shouldStop: options.shouldStop,
+          onCheckpoint: async (state) => {
+            await writeCheckpoint(outDir, {
+              run,
+              preset: options.preset,
+              dataset: data.name,
+              backend: options.backend,
+              workers: options.workers,
+              checkpointEvery: options.checkpointEvery ?? 0,
+              params: p,
+              state,
+            });
+            lastCheckpoint = state.iteration;
+          },
+        });
+      } catch (err) {
+        if (err instanceof TrainingError && lastCheckpoint !== undefined) {
+          throw new TrainingError(err.code, `${err.message}. The last good checkpoint (iteration ${lastCheckpoint}) is kept in ${outDir}`, { cause: err });
+        }
+        throw err;
       }
-      throw err;
-    }
-    if (result.stopped) return { stopped: true, iterations: result.iterations, params };
+      if (result.stopped) return { stopped: true, iterations: result.iterations, params: p };
 
-    // The test split in parallel on the workers when there are any (they hold the final weights).
-    const test = pool ? await evaluateOnPool(run.network, pool, data.test) : evaluate(run.network, params, data.test);
-    const metrics: Metrics = {
-      testAccuracy: test.accuracy,
-      testCorrect: test.correct,
-      testTotal: test.total,
-      validationAccuracy: result.validation.accuracy,
-      iterations: result.iterations,
-      epochs: (result.iterations * run.train.batchSize) / data.train.count,
-      trainSeconds: result.trainSeconds,
-      trainImagesPerSecond: result.trainImagesPerSecond,
-      workers: options.workers,
-      seed: run.train.seed,
-      backend: options.backend,
-      preset: options.preset,
-      dataset: data.name,
-      config: run,
-      history: result.history,
-      confusionMatrix: test.confusion,
-      createdAt: new Date().toISOString(),
-    };
-    await saveModel(outDir, run.network, params, {
-      train: run.train,
-      dataset: data.name,
-      metrics: { testAccuracy: test.accuracy, validationAccuracy: result.validation.accuracy, iterations: result.iterations },
+      // The test split on the engine (in parallel on the workers when there are any).
+      const test = await evaluateOn(engine, run.network, data.test);
+      const metrics: Metrics = {
+        testAccuracy: test.accuracy,
+        testCorrect: test.correct,
+        testTotal: test.total,
+        validationAccuracy: result.validation.accuracy,
+        iterations: result.iterations,
+        epochs: (result.iterations * run.train.batchSize) / data.train.count,
+        trainSeconds: result.trainSeconds,
+        trainImagesPerSecond: result.trainImagesPerSecond,
+        workers: options.workers,
+        seed: run.train.seed,
+        backend: options.backend,
+        preset: options.preset,
+        dataset: data.name,
+        config: run,
+        history: result.history,
+        confusionMatrix: test.confusion,
+        createdAt: new Date().toISOString(),
+      };
+      await saveModel(outDir, run.network, p, {
+        train: run.train,
+        dataset: data.name,
+        metrics: { testAccuracy: test.accuracy, validationAccuracy: result.validation.accuracy, iterations: result.iterations },
+      });
+      await writeJsonAtomic(join(outDir, 'metrics.json'), metrics);
+      await removeCheckpoint(outDir); // the run is complete: nothing left to resume
+      return { stopped: false, metrics, test, params: p };
     });
-    await writeJsonAtomic(join(outDir, 'metrics.json'), metrics);
-    await removeCheckpoint(outDir); // the run is complete: nothing left to resume
-    return { stopped: false, metrics, test, params };
   } catch (err) {
     if (params) disposeParams(params);
-    throw err;
+    throw err instanceof WriteError ? writeAdvice(err, outDir, lastCheckpoint) : err;
   } finally {
-    await pool?.close();
     await unlock();
   }
+}
+
+/** A failed write (full disk, read-only folder, no permission) with what is intact and how to go on. */
+function writeAdvice(err: WriteError, outDir: string, lastCheckpoint: number | undefined): WriteError {
+  const fix = err.code === 'DISK_FULL' ? 'free some space' : `make ${outDir} writable`;
+  if (lastCheckpoint === undefined) return err.withAdvice('no checkpoint of this run was written (--checkpoint-every N keeps one)', `${fix}, then run it again`);
+  return err.withAdvice(`the last checkpoint (iteration ${lastCheckpoint}, ${join(outDir, CHECKPOINT_FILE)}) is intact`, `${fix}, then continue with: convlab train --resume ${outDir}`);
 }
 
 function restoredParams(c: Checkpoint): Params {
   const net = c.header.run.network;
   return paramsFrom(net, new Map(weightSpecs(net).map((s) => [s.name, tf.tensor(c.weights.get(s.name)!, s.shape)])));
-}
-
-/** Writes JSON to a temporary file, flushes it, then renames it into place. */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeAtomic(path, [Buffer.from(JSON.stringify(value, null, 2) + '\n', 'utf8')]);
 }
 
 /** Throws OUT_LOCKED if a live convlab run holds `dir`. */
@@ -176,7 +183,7 @@ export async function lockFolder(dir: string): Promise<() => Promise<void>> {
       await handle.close();
       return () => rm(path, { force: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw asWriteError(path, err);
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
         throw lockedError(dir, pid);

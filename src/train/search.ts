@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackendName } from '../backend.ts';
-import { Rng } from '../data/batches.ts';
+import { Rng } from '../data/rng.ts';
 import type { DataSplits } from '../data/datasets.ts';
 import type { RunConfig } from '../model/config.ts';
 import { parseRunConfig, resolveRunConfig, type RunDraft } from '../model/validate.ts';
@@ -25,9 +25,12 @@ import { disposeParams, initParams, type Params } from '../model/cnn.ts';
 import { saveModel } from '../model/checkpoint.ts';
 import { loadParams } from '../model/load.ts';
 import { ConvlabError, TrainingError, UsageError } from '../errors.ts';
-import { evaluate, train } from './loop.ts';
-import { GradientPool } from './parallel.ts';
-import { lockFolder, writeJsonAtomic } from './run.ts';
+import { evaluate } from '../eval/classify.ts';
+import { train } from './loop.ts';
+import { withEngine } from './engine.ts';
+import { logInterval, withLearningRate } from './overrides.ts';
+import { lockFolder } from './run.ts';
+import { writeJsonAtomic } from '../atomic-write.ts';
 
 /** Randomness stream of the search (the loop uses 1 and 2). */
 const STREAM_SEARCH = 3;
@@ -200,18 +203,16 @@ export function trialParams(space: SearchSpace, seed: number, trial: number): Re
 
 /**
  * The base config with a trial's values set, checked like a config file and resolved for the data set.
- * A new learning rate scales a cosine schedule's final rate with it (as --learning-rate does).
+ * A new learning rate scales a cosine schedule's final rate with it, as --learning-rate does (overrides.ts).
  */
 export function trialConfig(settings: SearchSettings, params: Record<string, ParamValue>, data: DataSplits, trial: number): RunConfig {
   const draft = structuredClone(settings.base) as unknown as Record<string, unknown>;
-  const opt = (draft.train as RunConfig['train']).optimizer;
-  const startRate = opt.learningRate;
-  for (const [path, value] of Object.entries(params)) setPath(draft, path, value);
-  if (opt.schedule.type === 'cosine' && opt.learningRate !== startRate) {
-    opt.schedule = { ...opt.schedule, finalLearningRate: (opt.schedule.finalLearningRate / startRate) * opt.learningRate };
-  }
   const train = draft.train as RunConfig['train'];
-  Object.assign(train, { iterations: settings.iterations, seed: settings.seed, logEvery: Math.max(1, Math.ceil(settings.iterations / 10)), validateEvery: 0 });
+  const startRate = train.optimizer.learningRate;
+  for (const [path, value] of Object.entries(params)) setPath(draft, path, value);
+  const rate = train.optimizer.learningRate;
+  if (rate !== startRate) train.optimizer = withLearningRate({ ...train.optimizer, learningRate: startRate }, rate);
+  Object.assign(train, { iterations: settings.iterations, seed: settings.seed, logEvery: logInterval(settings.iterations), validateEvery: 0 });
   const source = `trial ${trial}`;
   return resolveRunConfig(parseRunConfig(draft, source), { ...data.train, classes: data.classes, name: data.name }, source);
 }
@@ -303,9 +304,9 @@ async function runTrial(options: SearchOptions, params: Record<string, ParamValu
     throw err;
   }
   const weights = initParams(run.network, new Rng(run.train.seed));
-  const pool = options.workers > 0 ? await GradientPool.start(run.network, options.workers, options.backend) : undefined;
   try {
-    const result = await train(run, weights, { train: options.data.train, validation: options.data.validation }, {}, { pool, shouldStop: options.shouldStop });
+    const data = { train: options.data.train, validation: options.data.validation };
+    const result = await withEngine(run.network, options, (engine) => train(run, weights, data, {}, { engine, shouldStop: options.shouldStop }));
     if (result.stopped) {
       disposeParams(weights);
       return 'stopped';
@@ -318,8 +319,6 @@ async function runTrial(options: SearchOptions, params: Record<string, ParamValu
       return { record: { trial: k, params, status: 'diverged', validationAccuracy: null, trainSeconds: 0 } };
     }
     throw err;
-  } finally {
-    await pool?.close();
   }
 }
 

@@ -8,15 +8,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { useBackend } from '../backend.ts';
-import { forward, type Params } from '../model/cnn.ts';
-import { computeGradients } from './loop.ts';
+import type { Params } from '../model/cnn.ts';
+import { classify, probabilities } from '../eval/classify.ts';
+import { computeGradients } from './step.ts';
 import { maskTensors } from './dropout.ts';
-import { ABORT, ARRIVED, FAILED, combine, shardOf, type StepReply, type StepRequest, type WorkerInit } from './parallel.ts';
-import { SimdAdam, makeFlatOptimizer, paramLayout, type FlatOptimizer } from './flat.ts';
+import { ABORT, ARRIVED, FAILED, SHARD, combine, shardOf, type StepReply, type StepRequest, type WorkerInit } from './parallel.ts';
+import { SimdAdam, makeFlatOptimizer, type FlatOptimizer } from './flat.ts';
+import { paramLayout } from './layout.ts';
 
 const init = workerData as WorkerInit;
-/** Images per forward pass when classifying (as loop.ts's evaluate). */
-const PREDICT_BATCH = 500;
 const port = parentPort!;
 const reply = (m: StepReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 const message = (err: unknown) => (err as Error)?.message ?? String(err);
@@ -39,7 +39,8 @@ try {
   const summed = new Float32Array(hi - lo);
   const parts = grads.map(() => new Float32Array(hi - lo));
   let optimizer: FlatOptimizer | undefined;
-  const shardLayout = [{ name: 'shard', shape: [hi - lo], offset: 0, size: hi - lo }];
+  // The optimizer sees the shard as one parameter, so its state is an ordinary OptimizerState.
+  const shardLayout = [{ name: SHARD, shape: [hi - lo], offset: 0, size: hi - lo }];
 
   /**
    * This step's weights from shared memory into the replica. Always new tensors, never writes in place:
@@ -129,27 +130,15 @@ try {
         case 'predict': {
           if (!(req.sameWeights && loaded)) loadWeights(); // serving: new tensors each call would repack XNNPACK's weights
           if (req.probabilities) {
-            const p = tf.tidy(() => tf.softmax(forward(init.net, params, tf.tensor4d(req.images, [req.count, init.height, init.width, init.channels]))));
-            const values = new Float32Array(p.dataSync()); // a copy of its own, to transfer
-            p.dispose();
+            const values = probabilities(init.net, params, req.images, req.count);
             return reply({ loss: 0, correct: 0, probabilities: values }, [values.buffer]);
           }
-          // In batches: the wasm heap grows to the largest batch's activations and never shrinks
-          // (5,000 test images at once would keep ~1 GB per worker).
-          const values = new Uint8Array(req.count);
-          const pixels = init.height * init.width * init.channels;
-          for (let start = 0; start < req.count; start += PREDICT_BATCH) {
-            const n = Math.min(PREDICT_BATCH, req.count - start);
-            const images = req.images.subarray(start * pixels, (start + n) * pixels);
-            const classes = tf.tidy(() => tf.argMax(forward(init.net, params, tf.tensor4d(images, [n, init.height, init.width, init.channels])), 1));
-            values.set(classes.dataSync(), start);
-            classes.dispose();
-          }
+          const values = classify(init.net, params, req.images, req.count);
           return reply({ loss: 0, correct: 0, classes: values }, [values.buffer]);
         }
         case 'optimizer': {
           optimizer = makeFlatOptimizer(req.config, shardLayout);
-          if (req.state) optimizer.importState({ type: req.config.type, step: req.state.step, slots: Object.fromEntries(Object.entries(req.state.slots).map(([s, v]) => [s, { shard: v }])) });
+          if (req.state) optimizer.importState(req.state);
           return reply({ loss: 0, correct: 0 });
         }
         case 'memory': {
@@ -158,9 +147,7 @@ try {
         }
         case 'state': {
           if (optimizer === undefined) throw new Error('no optimizer set');
-          const state = optimizer.exportState();
-          const slots = Object.fromEntries(Object.entries(state.slots).map(([s, v]) => [s, v.shard]));
-          return reply({ loss: 0, correct: 0, state: { step: state.step, slots } });
+          return reply({ loss: 0, correct: 0, state: optimizer.exportState() });
         }
       }
     } catch (err) {

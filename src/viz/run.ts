@@ -23,6 +23,7 @@ import { blockSteps } from './steps.ts';
 import { disposeParams, forward, type Activations, type Params } from '../model/cnn.ts';
 import { loadParams } from '../model/load.ts';
 import { evaluatePredictions } from '../eval/metrics.ts';
+import { probabilityBatches } from '../eval/classify.ts';
 import type { HistoryEntry } from '../train/loop.ts';
 import type { Metrics } from '../train/run.ts';
 import { preprocessFile } from '../predict/preprocess.ts';
@@ -288,16 +289,10 @@ function scanTestSet(net: NetworkConfig, params: Params, test: LabeledImages, sa
     predicted,
     probability,
   });
-  for (let start = 0; start < test.count; start += batch) {
-    if (!full && scan.samples.length >= Math.min(samples, test.count) && scan.errors.length >= errors) break;
-    const n = Math.min(batch, test.count - start);
-    const probs = tf.tidy(() => {
-      const x = tf.tensor4d(test.images.subarray(start * size, (start + n) * size), [n, test.height, test.width, test.channels]);
-      return tf.softmax(forward(net, params, x));
-    });
-    const p = probs.dataSync();
-    const k = probs.shape[1];
-    probs.dispose();
+  const k = classCount(net);
+  const enough = () => !full && scan.samples.length >= Math.min(samples, test.count) && scan.errors.length >= errors;
+  if (enough()) return scan;
+  for (const { start, n, p } of probabilityBatches(net, params, test.images, test.count, batch)) {
     for (let j = 0; j < n; j++) {
       const i = start + j;
       let best = 0;
@@ -310,6 +305,7 @@ function scanTestSet(net: NetworkConfig, params: Params, test: LabeledImages, sa
       }
     }
     scan.scanned += n;
+    if (enough()) break; // before the next batch is classified
   }
   if (full) scan.confusion = evaluatePredictions(predictions, test.labels, classCount(net)).confusion;
   return scan;

@@ -184,7 +184,7 @@ describe('loadModel errors', () => {
 
     const d2 = await savedCopy();
     await editJson(d2, (json) => (json.userDefinedMetadata.convlab.network.conv[0].size = 0));
-    await rejects(() => loadModel(d2), 'MODEL_NO_CONFIG', /conv\[0\]\.size must be a positive integer/);
+    await rejects(() => loadModel(d2), 'MODEL_NO_CONFIG', /conv\[0\]\)\.size must be a whole number ≥ 1, got 0/);
   });
 
   test('MODEL_NO_WEIGHTS when weights.bin is deleted', async () => {

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { forward, initParams, paramsFrom, type Activations as Recorded, type Params } from '../../src/model/cnn.ts';
 import { weightSpecs, type NetworkConfig } from '../../src/model/config.ts';
-import { Rng } from '../../src/data/batches.ts';
+import { Rng } from '../../src/data/rng.ts';
 import { architecture, type LayerKind } from '../../src/model/architecture.ts';
 
 export interface Network {

@@ -1,15 +1,17 @@
 /**
- * Training in the page, one step at a time so the page stays responsive and can pause: the same
- * gradients (src/train/loop.ts), Adam (src/train/adam.ts) and batches (src/data/batches.ts) as the CLI.
- * Progress goes out through `hooks`; this module draws nothing.
+ * Training in the page, one step at a time so the page stays responsive and can pause: the library's
+ * step (src/train/step.ts: the same gradients and Adam as `convlab train` in one thread), batches
+ * (src/data/batches.ts) and evaluation (src/eval/classify.ts). Progress goes out through `hooks`; this
+ * module draws nothing.
  */
-import * as tf from '@tensorflow/tfjs';
 import type { LabeledImages } from '../../src/data/idx.ts';
-import { BatchSampler, Rng } from '../../src/data/batches.ts';
-import type { NetworkConfig } from '../../src/model/config.ts';
+import { BatchSampler } from '../../src/data/batches.ts';
+import { Rng } from '../../src/data/rng.ts';
+import { defaults, type NetworkConfig } from '../../src/model/config.ts';
 import { disposeParams } from '../../src/model/cnn.ts';
-import { computeGradients, evaluate } from '../../src/train/loop.ts';
-import { Adam } from '../../src/train/adam.ts';
+import { evaluate } from '../../src/eval/classify.ts';
+import type { Optimizer } from '../../src/train/optimizer.ts';
+import { makeOptimizer, stepInThread } from '../../src/train/step.ts';
 import { freshNetwork, type Network } from './network.ts';
 
 export interface TrainSettings {
@@ -39,7 +41,8 @@ export interface TrainerHooks {
 export class BrowserTrainer {
   readonly network: Network;
   step = 0;
-  private readonly adam: Adam;
+  /** Adam with the library's defaults (β1, β2, ε), at the page's learning rate. */
+  private readonly optimizer: Optimizer;
   private readonly sampler: BatchSampler;
   private running = false;
   private loop: Promise<void> = Promise.resolve();
@@ -52,7 +55,7 @@ export class BrowserTrainer {
     private readonly hooks: TrainerHooks,
   ) {
     this.network = freshNetwork(net, settings.seed);
-    this.adam = new Adam({ beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
+    this.optimizer = makeOptimizer({ ...defaults.optimizer.adam, learningRate: settings.learningRate, schedule: { type: 'constant' } });
     this.sampler = new BatchSampler(data.train, settings.batchSize, new Rng(settings.seed + 1));
   }
 
@@ -77,7 +80,7 @@ export class BrowserTrainer {
     await this.pause();
     if (this.disposed) return;
     this.disposed = true;
-    this.adam.dispose();
+    this.optimizer.dispose();
     disposeParams(this.network.params);
   }
 
@@ -105,17 +108,7 @@ export class BrowserTrainer {
     const t0 = performance.now();
 
     // --- forward, backward, update
-    const batch = this.sampler.next();
-    const [lossTensor, correctTensor] = tf.tidy(() => {
-      const x = tf.tensor4d(batch.images, [batchSize, net.input.height, net.input.width, net.input.channels]); // [B,28,28,1]
-      const y = tf.tensor1d(batch.labels, 'int32'); // [B]
-      const { loss, correct, grads } = computeGradients(net, params, x, y);
-      this.adam.apply(params, grads, learningRate);
-      return [loss, correct];
-    });
-    const loss = (await lossTensor.data())[0];
-    const correct = (await correctTensor.data())[0];
-    tf.dispose([lossTensor, correctTensor]);
+    const { loss, correct } = await stepInThread(net, params, this.optimizer, this.sampler.next(), learningRate);
     if (!Number.isFinite(loss)) {
       throw new Error(`step ${this.step + 1}: the loss is ${loss}; training diverged — reset and pick a smaller learning rate`);
     }
