@@ -99,7 +99,9 @@ export async function exampleRoutes(): Promise<ConfigRoute[]> {
     try {
       const draft = await loadRunConfigFile(join(dir, file));
       const cifar = file.startsWith('cifar');
-      const data = cifar ? { height: 32, width: 32, channels: 3, classes: 10, name: 'cifar10' } : { height: 28, width: 28, channels: 1, classes: 10, name: 'mnist' };
+      const data = cifar
+        ? { height: 32, width: 32, channels: 3, classes: 10, name: 'cifar10' }
+        : { height: 28, width: 28, channels: 1, classes: 10, name: 'mnist' };
       const net = resolveRunConfig(draft, data, file).network;
       let [h, w, c] = [net.input.height, net.input.width, net.input.channels];
       const layers: string[] = [];

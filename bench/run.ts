@@ -177,7 +177,11 @@ log('measuring convlab, 1 worker...');
 rows.push({ system: 'convlab wasm, 1 worker', trainImagesPerSecond: await trainThroughput(1) });
 if (workers > 1) {
   log(`measuring convlab, ${workers} workers...`);
-  rows.push({ system: `convlab wasm, ${workers} workers`, trainImagesPerSecond: await trainThroughput(workers), inferImagesPerSecond: await inferThroughput(workers) });
+  rows.push({
+    system: `convlab wasm, ${workers} workers`,
+    trainImagesPerSecond: await trainThroughput(workers),
+    inferImagesPerSecond: await inferThroughput(workers),
+  });
 }
 
 if (peers) {
@@ -214,8 +218,14 @@ const lines = [
 ];
 console.log(lines.join('\n'));
 const runs = rows.find((r) => r.runs)?.runs;
-if (runs) console.log(`\nPyTorch runs (train / inference images/s): ${runs.map((r) => `${fmt(r.trainImagesPerSecond)} / ${fmt(r.inferImagesPerSecond)}`).join(', then ')}`);
-if (tta) console.log(`\ntime to accuracy: default preset reached ${(tta.accuracy * 100).toFixed(2)}% test accuracy; ${tta.trainSeconds.toFixed(0)} s of training, ${tta.seconds.toFixed(0)} s wall for the whole command`);
+if (runs)
+  console.log(
+    `\nPyTorch runs (train / inference images/s): ${runs.map((r) => `${fmt(r.trainImagesPerSecond)} / ${fmt(r.inferImagesPerSecond)}`).join(', then ')}`,
+  );
+if (tta)
+  console.log(
+    `\ntime to accuracy: default preset reached ${(tta.accuracy * 100).toFixed(2)}% test accuracy; ${tta.trainSeconds.toFixed(0)} s of training, ${tta.seconds.toFixed(0)} s wall for the whole command`,
+  );
 await (await import('./kernels.ts')).printKernelBench(quick ? 8 : 20); // convlab's conv kernels vs XNNPACK, per kernel
 
 const results = {

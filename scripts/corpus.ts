@@ -25,7 +25,12 @@ export interface Preprocessor {
 }
 
 /** Every picture of the corpus, family by family. */
-export function* corpus(perFamily: number, seed: number, test: { images: Float32Array; labels: Uint8Array }, families: readonly Family[] = FAMILIES): Generator<Picture> {
+export function* corpus(
+  perFamily: number,
+  seed: number,
+  test: { images: Float32Array; labels: Uint8Array },
+  families: readonly Family[] = FAMILIES,
+): Generator<Picture> {
   for (const f of families) for (let n = 0; n < perFamily; n++) yield picture(f, n, seed, test);
 }
 
@@ -38,7 +43,12 @@ export interface Score {
 }
 
 /** Classifies each picture with the model in `modelDir`; a picture that fails to decode counts as wrong. */
-export async function score(pictures: Iterable<Picture>, modelDir: string, pre: Preprocessor = current, onWrong?: (p: Picture, got: number) => void): Promise<Score[]> {
+export async function score(
+  pictures: Iterable<Picture>,
+  modelDir: string,
+  pre: Preprocessor = current,
+  onWrong?: (p: Picture, got: number) => void,
+): Promise<Score[]> {
   const model = await loadParams(modelDir);
   const byFamily = new Map<string, Score>();
   try {
@@ -86,7 +96,8 @@ async function main(argv: string[]): Promise<void> {
     const i = rest.indexOf(`--${name}`);
     return i >= 0 ? rest[i + 1] : fallback;
   };
-  const perFamily = Number(flag('per-family', '200')), seed = Number(flag('seed', '17'));
+  const perFamily = Number(flag('per-family', '200')),
+    seed = Number(flag('seed', '17'));
   const only = flag('families')?.split(',') as Family[] | undefined;
   const test = (await loadMnist()).test;
   if (cmd === 'write') {

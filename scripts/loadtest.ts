@@ -94,7 +94,9 @@ console.log(`loadtest: POST /api/predict, ${duration} s per row, model ${model};
 const results: Result[] = [];
 for (const row of rows) results.push(await run(row));
 
-console.log(`\n${pad('server', 40)} ${pad('conns', 6)} ${pad('req/s', 8)} ${pad('p50 ms', 7)} ${pad('p99 ms', 7)} ${pad('max ms', 7)} ${pad('errors', 7)} ${pad('tensors', 9)} load avg`);
+console.log(
+  `\n${pad('server', 40)} ${pad('conns', 6)} ${pad('req/s', 8)} ${pad('p50 ms', 7)} ${pad('p99 ms', 7)} ${pad('max ms', 7)} ${pad('errors', 7)} ${pad('tensors', 9)} load avg`,
+);
 for (const r of results) {
   const name = `${r.row.name} (${r.row.args.join(' ') || 'defaults'})`;
   console.log(
@@ -144,7 +146,9 @@ async function run(row: Row): Promise<Result> {
       ok: errors === 0 && tensorsBefore === tensorsAfter,
       loadBefore,
     };
-    console.log(`${row.name} ${row.args.join(' ') || '(defaults)'} at ${row.connections} connections: ${num(out.rps)} req/s, p99 ${out.p99} ms, ${errors} errors`);
+    console.log(
+      `${row.name} ${row.args.join(' ') || '(defaults)'} at ${row.connections} connections: ${num(out.rps)} req/s, p99 ${out.p99} ms, ${errors} errors`,
+    );
     return out;
   } finally {
     server.kill('SIGTERM');

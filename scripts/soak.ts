@@ -67,7 +67,10 @@ async function phase(seconds: number, samples: string[] = []) {
   const t0 = performance.now();
   const fuzzer = (async () => {
     while (performance.now() - t0 < seconds * 1000) {
-      const batch = fc.sample(fc.tuple(badBody, fc.constantFrom(...types), fc.constantFrom(...urls), fc.uint8Array({ maxLength: 300 }), fc.boolean()), { numRuns: 20, seed: seed++ });
+      const batch = fc.sample(fc.tuple(badBody, fc.constantFrom(...types), fc.constantFrom(...urls), fc.uint8Array({ maxLength: 300 }), fc.boolean()), {
+        numRuns: 20,
+        seed: seed++,
+      });
       await Promise.all(
         batch.map(async ([body, type, url, bytes, raw]) => {
           const method = url.startsWith('/api/mnist') ? 'GET' : 'POST';
@@ -80,7 +83,14 @@ async function phase(seconds: number, samples: string[] = []) {
     }
   })();
   const sampler = setInterval(() => samples.push(`${Math.round((performance.now() - t0) / 1000)} s: ${rssMb().toFixed(1)} MB`), 30_000);
-  const load = await autocannon({ url: `${base}/api/predict`, method: 'POST', headers: { 'content-type': 'application/json' }, body: good, connections: 10, duration: seconds });
+  const load = await autocannon({
+    url: `${base}/api/predict`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: good,
+    connections: 10,
+    duration: seconds,
+  });
   await fuzzer;
   clearInterval(sampler);
   return load;
@@ -91,7 +101,8 @@ const biggest = [
   ['/api/predict', JSON.stringify({ batch: Array.from({ length: 64 }, () => ({ pixels })) })],
   ['/api/activations', JSON.stringify({ batch: Array.from({ length: 8 }, () => ({ pixels })) })],
 ];
-for (const [url, body] of biggest) for (let i = 0; i < 10; i++) await fetch(base + url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.text());
+for (const [url, body] of biggest)
+  for (let i = 0; i < 10; i++) await fetch(base + url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.text());
 const warmUp = Math.min(30, Math.round(duration / 4));
 console.log(`soak: ${warmUp} s warm-up, then ${duration} s of load (10 connections) + malformed requests on ${base}; Node ${process.version}`);
 await phase(warmUp);
@@ -105,7 +116,9 @@ server.kill('SIGTERM');
 
 console.log(`RSS over the run: ${samples.join(', ')}`);
 console.log(`end:   RSS ${end.rss.toFixed(1)} MB, tensors ${end.tensors}`);
-console.log(`load: ${load.requests.total.toLocaleString('en-US')} requests, ${Math.round(load.requests.average)} req/s, ${load.errors} errors, ${load.non2xx} non-2xx; malformed: ${fuzzed.toLocaleString('en-US')} requests, ${fuzz5xx} 5xx`);
+console.log(
+  `load: ${load.requests.total.toLocaleString('en-US')} requests, ${Math.round(load.requests.average)} req/s, ${load.errors} errors, ${load.non2xx} non-2xx; malformed: ${fuzzed.toLocaleString('en-US')} requests, ${fuzz5xx} 5xx`,
+);
 const ok = end.tensors === start.tensors && end.rss <= start.rss * 1.25 + 30 && load.errors === 0 && load.non2xx === 0 && fuzz5xx === 0;
 if (!ok) console.error('soak: FAILED (tensor count changed, RSS grew, or errors)');
 process.exitCode = ok ? 0 : 1;

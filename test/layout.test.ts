@@ -114,5 +114,11 @@ test('the import reader sees every kind of import it checks (so the checks above
     "// import { g } from './commented.ts';",
     "import * as tf from '@tensorflow/tfjs';",
   ].join('\n');
-  assert.deepEqual(imports(sample), [['./a.ts', false], ['../b/b.ts', true], ['./c.ts', false], ['../d.ts', false], ['../f.ts', false]]);
+  assert.deepEqual(imports(sample), [
+    ['./a.ts', false],
+    ['../b/b.ts', true],
+    ['./c.ts', false],
+    ['../d.ts', false],
+    ['../f.ts', false],
+  ]);
 });

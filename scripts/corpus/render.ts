@@ -72,7 +72,10 @@ export const defaults: Omit<Scene, 'width' | 'height' | 'x' | 'y'> = {
 
 /** Bilinear sample of a 28x28 field (0 outside). */
 function sample(d: Float32Array, fx: number, fy: number): number {
-  const x0 = Math.floor(fx), y0 = Math.floor(fy), ax = fx - x0, ay = fy - y0;
+  const x0 = Math.floor(fx),
+    y0 = Math.floor(fy),
+    ax = fx - x0,
+    ay = fy - y0;
   const p = (y: number, x: number) => (x < 0 || x > 27 || y < 0 || y > 27 ? 0 : d[y * 28 + x]);
   return (1 - ay) * ((1 - ax) * p(y0, x0) + ax * p(y0, x0 + 1)) + ay * ((1 - ax) * p(y0 + 1, x0) + ax * p(y0 + 1, x0 + 1));
 }
@@ -81,12 +84,18 @@ function sample(d: Float32Array, fx: number, fy: number): number {
 function inkCoverage(digit: Float32Array, s: Scene): Float32Array {
   const { width: w, height: h, scale } = s;
   const cov = new Float32Array(w * h);
-  const t = (s.rotate * Math.PI) / 180, cos = Math.cos(t), sin = Math.sin(t);
-  const cx = s.x + 14 * scale, cy = s.y + 14 * scale, reach = 21 * scale + s.grow + 2;
+  const t = (s.rotate * Math.PI) / 180,
+    cos = Math.cos(t),
+    sin = Math.sin(t);
+  const cx = s.x + 14 * scale,
+    cy = s.y + 14 * scale,
+    reach = 21 * scale + s.grow + 2;
   for (let y = Math.max(0, Math.floor(cy - reach)); y < Math.min(h, Math.ceil(cy + reach)); y++) {
     for (let x = Math.max(0, Math.floor(cx - reach)); x < Math.min(w, Math.ceil(cx + reach)); x++) {
-      const dx = x + 0.5 - cx, dy = y + 0.5 - cy; // inverse rotation into the digit's frame
-      const fx = (cos * dx + sin * dy) / scale + 13.5, fy = (-sin * dx + cos * dy) / scale + 13.5;
+      const dx = x + 0.5 - cx,
+        dy = y + 0.5 - cy; // inverse rotation into the digit's frame
+      const fx = (cos * dx + sin * dy) / scale + 13.5,
+        fy = (-sin * dx + cos * dy) / scale + 13.5;
       const v = sample(digit, fx, fy);
       cov[y * w + x] = Math.min(1, Math.max(0, 0.5 + (v - s.level) * scale * 0.8));
     }
@@ -101,7 +110,8 @@ function invert(a: Float32Array): Float32Array {
 
 /** Separable max filter of radius r (a square pen tip r pixels wider on each side). */
 function maxFilter(src: Float32Array, w: number, h: number, r: number): Float32Array {
-  const tmp = new Float32Array(src.length), out = new Float32Array(src.length);
+  const tmp = new Float32Array(src.length),
+    out = new Float32Array(src.length);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       let m = 0;
@@ -121,7 +131,8 @@ function maxFilter(src: Float32Array, w: number, h: number, r: number): Float32A
 
 /** Separable Gaussian blur of one channel, in place (kernel cut at 3 sigma, edges clamped). */
 function blurChannel(c: Float32Array, w: number, h: number, sigma: number): void {
-  const r = Math.ceil(3 * sigma), k = new Float32Array(2 * r + 1);
+  const r = Math.ceil(3 * sigma),
+    k = new Float32Array(2 * r + 1);
   let sum = 0;
   for (let i = -r; i <= r; i++) sum += k[i + r] = Math.exp(-(i * i) / (2 * sigma * sigma));
   for (let i = 0; i < k.length; i++) k[i] /= sum;
@@ -147,9 +158,12 @@ export function render(digit: Float32Array, s: Scene, rng: Rng): Uint8Array {
   const { width: w, height: h } = s;
   const cov = inkCoverage(digit, s);
   const ch = [new Float32Array(w * h), new Float32Array(w * h), new Float32Array(w * h)];
-  const la = (s.lightAngle * Math.PI) / 180, lx = Math.cos(la), ly = Math.sin(la);
+  const la = (s.lightAngle * Math.PI) / 180,
+    lx = Math.cos(la),
+    ly = Math.sin(la);
   const diag = Math.hypot(w, h);
-  const rt = Math.tan((s.ruleTilt * Math.PI) / 180), et = Math.tan((s.edgeTilt * Math.PI) / 180);
+  const rt = Math.tan((s.ruleTilt * Math.PI) / 180),
+    et = Math.tan((s.edgeTilt * Math.PI) / 180);
   const ruleOffset = rng.next() * Math.max(s.rules, 1);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
@@ -161,7 +175,8 @@ export function render(digit: Float32Array, s: Scene, rng: Rng): Uint8Array {
       // the table beyond the page edge: dark, slightly textured
       let table = 0;
       if (s.edge > 0) {
-        const u = s.edgeSide % 2 === 0 ? x / w : y / h, v = s.edgeSide % 2 === 0 ? y / h : x / w;
+        const u = s.edgeSide % 2 === 0 ? x / w : y / h,
+          v = s.edgeSide % 2 === 0 ? y / h : x / w;
         const pos = (s.edgeSide < 2 ? u : 1 - u) + et * (v - 0.5);
         table = Math.min(1, Math.max(0, (s.edge - pos) * Math.min(w, h) * 0.7 + 0.5));
       }

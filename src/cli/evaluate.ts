@@ -17,10 +17,16 @@ export async function evaluateCommand(flags: { model: string; split: 'test' | 'v
     const { height, width, channels } = model.net.input;
     const d = data[flags.split];
     if (d.height !== height || d.width !== width || d.channels !== channels) {
-      throw new UsageError('MODEL_INPUT_SHAPE', `${flags.model} takes ${height}x${width}x${channels} images but ${data.name} has ${d.height}x${d.width}x${d.channels}; pass --dataset with the data set the model was trained on`);
+      throw new UsageError(
+        'MODEL_INPUT_SHAPE',
+        `${flags.model} takes ${height}x${width}x${channels} images but ${data.name} has ${d.height}x${d.width}x${d.channels}; pass --dataset with the data set the model was trained on`,
+      );
     }
     if (classCount(model.net) < data.classes) {
-      throw new UsageError('MODEL_CLASSES', `${flags.model} tells ${classCount(model.net)} classes apart but ${data.name} has ${data.classes}; pass --dataset with the data set the model was trained on`);
+      throw new UsageError(
+        'MODEL_CLASSES',
+        `${flags.model} tells ${classCount(model.net)} classes apart but ${data.name} has ${data.classes}; pass --dataset with the data set the model was trained on`,
+      );
     }
     const result = evaluate(model.net, model.params, data[flags.split]);
     console.log(accuracyLine(flags.split, result));

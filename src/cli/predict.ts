@@ -35,7 +35,10 @@ export async function predictCommand(files: string[], flags: PredictFlags): Prom
   try {
     const { height, width, channels } = model.net.input;
     if (height !== 28 || width !== 28 || channels !== 1) {
-      throw new UsageError('MODEL_INPUT_SHAPE', `${flags.model} takes ${height}x${width}x${channels} images, but predict prepares pictures as 28x28 grayscale digits; use convlab evaluate for this model`);
+      throw new UsageError(
+        'MODEL_INPUT_SHAPE',
+        `${flags.model} takes ${height}x${width}x${channels} images, but predict prepares pictures as 28x28 grayscale digits; use convlab evaluate for this model`,
+      );
     }
     if (flags.show) await mkdir(flags.show, { recursive: true });
     let failed = 0;
@@ -77,9 +80,11 @@ export async function predictCommand(files: string[], flags: PredictFlags): Prom
 /** DIR/<name>.show.png: the picture (up to 280 px tall) beside the 28x28 input drawn 10x, nearest neighbour. */
 async function writeShow(dir: string, file: string, gray: GrayImage, digit: MnistDigit): Promise<void> {
   const { createCanvas, ImageData } = await import('@napi-rs/canvas');
-  const side = 280, gap = 12;
+  const side = 280,
+    gap = 12;
   const s = Math.min(side / gray.height, side / gray.width, 1e9);
-  const ow = Math.max(1, Math.round(gray.width * s)), oh = Math.max(1, Math.round(gray.height * s));
+  const ow = Math.max(1, Math.round(gray.width * s)),
+    oh = Math.max(1, Math.round(gray.height * s));
   const canvas = createCanvas(ow + gap + side, Math.max(oh, side));
   const ctx = canvas.getContext('2d');
   ctx.fillStyle = '#777';

@@ -60,15 +60,21 @@ function describeDistribution(d: Distribution): string {
 export function rankingTable(ranking: TrialRecord[], space: SearchSpace, limit = 10): string {
   const paths = Object.keys(space);
   const header = ['rank', 'trial', 'val acc', 'seconds', ...paths.map(shortName)];
-  const rows = ranking.slice(0, limit).map((t, i) => [
-    String(i + 1),
-    String(t.trial),
-    t.validationAccuracy === null ? t.status : `${(100 * t.validationAccuracy).toFixed(2)}%`,
-    t.trainSeconds.toFixed(1),
-    ...paths.map((p) => formatValue(t.params[p])),
-  ]);
+  const rows = ranking
+    .slice(0, limit)
+    .map((t, i) => [
+      String(i + 1),
+      String(t.trial),
+      t.validationAccuracy === null ? t.status : `${(100 * t.validationAccuracy).toFixed(2)}%`,
+      t.trainSeconds.toFixed(1),
+      ...paths.map((p) => formatValue(t.params[p])),
+    ]);
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const line = (cells: string[]) => cells.map((cell, c) => (c < 4 ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join(' | ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, c) => (c < 4 ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
+      .join(' | ')
+      .trimEnd();
   const more = ranking.length > limit ? [`… ${ranking.length - limit} more in ${SEARCH_FILE}`] : [];
   return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line), ...more].join('\n');
 }
@@ -113,7 +119,7 @@ export async function searchCommand(flags: SearchFlags): Promise<void> {
     process.stderr.write('\nstopping (Ctrl-C again to quit at once)...\n');
   };
   process.on('SIGINT', onSigint);
-  let result;
+  let result: Awaited<ReturnType<typeof runSearch>>;
   try {
     result = await runSearch(
       { outDir, trials: flags.trials, settings, data, backend: flags.backend, workers, shouldStop: () => interrupted },

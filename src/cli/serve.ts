@@ -43,7 +43,8 @@ export function isLoopback(host: string): boolean {
 export function parseRateLimit(value: string): number {
   const m = /^(\d+)(?:\s*\/\s*min(?:ute)?)?$/i.exec(value.trim());
   const n = m ? Number(m[1]) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1) throw new UsageError('BAD_RATE_LIMIT', `--rate-limit must look like 600/min (requests per minute per client), got ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new UsageError('BAD_RATE_LIMIT', `--rate-limit must look like 600/min (requests per minute per client), got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -52,11 +53,17 @@ function readToken(file: string): string {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new UsageError('BAD_TOKEN_FILE', `--token-file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? err}); write the token into that file first`);
+    throw new UsageError(
+      'BAD_TOKEN_FILE',
+      `--token-file ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? err}); write the token into that file first`,
+    );
   }
   const token = text.trim();
   if (token.length < 16 || /\s/.test(token)) {
-    throw new UsageError('BAD_TOKEN_FILE', `--token-file ${file}: expected one token of at least 16 characters without spaces (e.g. \`openssl rand -hex 32 > ${file}\`)`);
+    throw new UsageError(
+      'BAD_TOKEN_FILE',
+      `--token-file ${file}: expected one token of at least 16 characters without spaces (e.g. \`openssl rand -hex 32 > ${file}\`)`,
+    );
   }
   return token;
 }
@@ -92,7 +99,10 @@ export async function serveCommand(flags: ServeFlags): Promise<void> {
     await app.close();
     const code = (err as NodeJS.ErrnoException)?.code;
     if (code === 'EADDRINUSE') {
-      throw new UsageError('PORT_IN_USE', `port ${flags.port} on ${flags.host} is in use: stop the other server or pass --port with another number (0 = any free port)`);
+      throw new UsageError(
+        'PORT_IN_USE',
+        `port ${flags.port} on ${flags.host} is in use: stop the other server or pass --port with another number (0 = any free port)`,
+      );
     }
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
       throw new UsageError('BAD_HOST', `cannot listen on ${flags.host}: no such local address; use 127.0.0.1, or 0.0.0.0 for every interface`);
@@ -102,7 +112,9 @@ export async function serveCommand(flags: ServeFlags): Promise<void> {
   const { port } = app.server.address() as AddressInfo;
   const host = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
   const how = `${workers > 0 ? `${workers} worker${workers > 1 ? 's' : ''}` : 'the main thread'}, batch window ${flags.batchWindow} ms${token ? ', token required' : ''}`;
-  log(`convlab serving ${flags.model} on ${flags.backend} (${how}) at http://${host}:${port}/${flags.page ? '' : ' (API only)'} — API described at /api/openapi.json; Ctrl+C stops`);
+  log(
+    `convlab serving ${flags.model} on ${flags.backend} (${how}) at http://${host}:${port}/${flags.page ? '' : ' (API only)'} — API described at /api/openapi.json; Ctrl+C stops`,
+  );
 
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));

@@ -77,7 +77,9 @@ export async function trainCommand(flags: TrainFlags): Promise<void> {
 /** `--resume DIR`: the saved run's config, backend and worker count, so the result is bit-identical. */
 async function resumeCommand(flags: TrainFlags): Promise<void> {
   const outDir = flags.resume!;
-  const conflicting = (['iterations', 'epochs', 'batchSize', 'learningRate', 'seed', 'workers', 'out', 'config', 'dataset', 'augment'] as const).filter((k) => flags[k] !== undefined);
+  const conflicting = (['iterations', 'epochs', 'batchSize', 'learningRate', 'seed', 'workers', 'out', 'config', 'dataset', 'augment'] as const).filter(
+    (k) => flags[k] !== undefined,
+  );
   if (conflicting.length > 0) {
     const names = conflicting.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ');
     throw new UsageError('RESUME_FLAGS', `--resume continues the saved run exactly as it was configured; drop ${names}`);
@@ -87,7 +89,16 @@ async function resumeCommand(flags: TrainFlags): Promise<void> {
   console.log(`resuming ${outDir} at iteration ${h.iteration}/${h.run.train.iterations}`);
   const data = await loadDataset(parseDatasetSpec(h.dataset));
   await execute(
-    { run: h.run, preset: h.preset, backend: h.backend, outDir, workers: h.workers, checkpointEvery: flags.checkpointEvery ?? h.checkpointEvery, resume: checkpoint, data },
+    {
+      run: h.run,
+      preset: h.preset,
+      backend: h.backend,
+      outDir,
+      workers: h.workers,
+      checkpointEvery: flags.checkpointEvery ?? h.checkpointEvery,
+      resume: checkpoint,
+      data,
+    },
     flags,
   );
 }
@@ -112,7 +123,7 @@ async function execute(options: RunOptions, flags: TrainFlags): Promise<void> {
   };
   process.on('SIGINT', onSigint);
   const ui = reporter();
-  let result;
+  let result: Awaited<ReturnType<typeof trainRun>>;
   try {
     result = await trainRun({ ...options, shouldStop: () => interrupted }, ui.hooks);
   } finally {

@@ -91,7 +91,8 @@ function warpImage(image: Float32Array, shape: ImageShape, a: AugmentConfig, rng
   const thick = uniform(a.thickness ?? 0);
   const theta = (uniform(a.rotate ?? 0) * Math.PI) / 180;
   const s = 1 + uniform(a.scale ?? 0);
-  const tx = uniform(a.shift), ty = uniform(a.shift);
+  const tx = uniform(a.shift),
+    ty = uniform(a.shift);
   const e = a.elastic ?? 0;
   const field = new Float32Array(2 * GRID * GRID);
   for (let i = 0; i < field.length; i++) field[i] = uniform(e);
@@ -99,13 +100,18 @@ function warpImage(image: Float32Array, shape: ImageShape, a: AugmentConfig, rng
   // thickness: v + |t|·(max or min of the 4-neighbourhood − v), per channel (outside the image is 0)
   let src = image;
   if (thick !== 0) {
-    const k = Math.abs(thick), grow = thick > 0, row = w * c;
+    const k = Math.abs(thick),
+      grow = thick > 0,
+      row = w * c;
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         for (let ch = 0; ch < c; ch++) {
-          const at = (y * w + x) * c + ch, v = image[at];
-          const up = y > 0 ? image[at - row] : 0, down = y < h - 1 ? image[at + row] : 0;
-          const left = x > 0 ? image[at - c] : 0, right = x < w - 1 ? image[at + c] : 0;
+          const at = (y * w + x) * c + ch,
+            v = image[at];
+          const up = y > 0 ? image[at - row] : 0,
+            down = y < h - 1 ? image[at + row] : 0;
+          const left = x > 0 ? image[at - c] : 0,
+            right = x < w - 1 ? image[at + c] : 0;
           const m = grow ? Math.max(v, up, down, left, right) : Math.min(v, up, down, left, right);
           tmp[at] = v + k * (m - v);
         }
@@ -115,34 +121,60 @@ function warpImage(image: Float32Array, shape: ImageShape, a: AugmentConfig, rng
   }
 
   // inverse map: rotate by −θ and scale by 1/s
-  const cos = Math.cos(theta) / s, sin = Math.sin(theta) / s;
-  const cx = (w - 1) / 2, cy = (h - 1) / 2;
-  const gx = (GRID - 1) / Math.max(w - 1, 1), gy = (GRID - 1) / Math.max(h - 1, 1);
+  const cos = Math.cos(theta) / s,
+    sin = Math.sin(theta) / s;
+  const cx = (w - 1) / 2,
+    cy = (h - 1) / 2;
+  const gx = (GRID - 1) / Math.max(w - 1, 1),
+    gy = (GRID - 1) / Math.max(h - 1, 1);
   for (let y = 0; y < h; y++) {
-    const fy = y * gy, j0 = Math.min(Math.floor(fy), GRID - 2), ay = fy - j0;
+    const fy = y * gy,
+      j0 = Math.min(Math.floor(fy), GRID - 2),
+      ay = fy - j0;
     for (let x = 0; x < w; x++) {
       // elastic displacement at (x, y): bilinear in the control grid
-      let ex = 0, ey = 0;
+      let ex = 0,
+        ey = 0;
       if (e !== 0) {
-        const fx = x * gx, i0 = Math.min(Math.floor(fx), GRID - 2), ax = fx - i0;
-        const q00 = 2 * (j0 * GRID + i0), q01 = q00 + 2, q10 = q00 + 2 * GRID, q11 = q10 + 2;
-        const w00 = (1 - ay) * (1 - ax), w01 = (1 - ay) * ax, w10 = ay * (1 - ax), w11 = ay * ax;
+        const fx = x * gx,
+          i0 = Math.min(Math.floor(fx), GRID - 2),
+          ax = fx - i0;
+        const q00 = 2 * (j0 * GRID + i0),
+          q01 = q00 + 2,
+          q10 = q00 + 2 * GRID,
+          q11 = q10 + 2;
+        const w00 = (1 - ay) * (1 - ax),
+          w01 = (1 - ay) * ax,
+          w10 = ay * (1 - ax),
+          w11 = ay * ax;
         ex = w00 * field[q00] + w01 * field[q01] + w10 * field[q10] + w11 * field[q11];
         ey = w00 * field[q00 + 1] + w01 * field[q01 + 1] + w10 * field[q10 + 1] + w11 * field[q11 + 1];
       }
-      const px = x - cx - tx, py = y - cy - ty;
+      const px = x - cx - tx,
+        py = y - cy - ty;
       let sx = cos * px + sin * py + cx + ex;
       const sy = -sin * px + cos * py + cy + ey;
       if (flip) sx = w - 1 - sx;
-      const x0 = Math.floor(sx), y0 = Math.floor(sy), bx = sx - x0, by = sy - y0;
-      const in00 = y0 >= 0 && y0 < h && x0 >= 0 && x0 < w, in01 = y0 >= 0 && y0 < h && x0 + 1 >= 0 && x0 + 1 < w;
-      const in10 = y0 + 1 >= 0 && y0 + 1 < h && x0 >= 0 && x0 < w, in11 = y0 + 1 >= 0 && y0 + 1 < h && x0 + 1 >= 0 && x0 + 1 < w;
-      const b00 = (1 - by) * (1 - bx), b01 = (1 - by) * bx, b10 = by * (1 - bx), b11 = by * bx;
-      const base = (y0 * w + x0) * c, to = (y * w + x) * c;
+      const x0 = Math.floor(sx),
+        y0 = Math.floor(sy),
+        bx = sx - x0,
+        by = sy - y0;
+      const in00 = y0 >= 0 && y0 < h && x0 >= 0 && x0 < w,
+        in01 = y0 >= 0 && y0 < h && x0 + 1 >= 0 && x0 + 1 < w;
+      const in10 = y0 + 1 >= 0 && y0 + 1 < h && x0 >= 0 && x0 < w,
+        in11 = y0 + 1 >= 0 && y0 + 1 < h && x0 + 1 >= 0 && x0 + 1 < w;
+      const b00 = (1 - by) * (1 - bx),
+        b01 = (1 - by) * bx,
+        b10 = by * (1 - bx),
+        b11 = by * bx;
+      const base = (y0 * w + x0) * c,
+        to = (y * w + x) * c;
       for (let ch = 0; ch < c; ch++) {
         out[to + ch] =
-          (in00 ? b00 * src[base + ch] : 0) + (in01 ? b01 * src[base + c + ch] : 0) +
-          (in10 ? b10 * src[base + w * c + ch] : 0) + (in11 ? b11 * src[base + w * c + c + ch] : 0);
+          (in00 ? b00 * src[base + ch] : 0) +
+          (in01 ? b01 * src[base + c + ch] : 0) +
+          (in10 ? b10 * src[base + w * c + ch] : 0) +
+          (in11 ? b11 * src[base + w * c + c + ch] : 0);
       }
     }
   }

@@ -86,7 +86,10 @@ export class BatchSampler {
       Number.isInteger(s.epoch) &&
       s.epoch >= 0;
     if (!valid) {
-      throw new UsageError('BAD_SAMPLER_STATE', `the saved batch order does not fit a data set of ${formatCount(n)} examples — the checkpoint is corrupt or from other data`);
+      throw new UsageError(
+        'BAD_SAMPLER_STATE',
+        `the saved batch order does not fit a data set of ${formatCount(n)} examples — the checkpoint is corrupt or from other data`,
+      );
     }
     this.order.set(s.order);
     this.position = s.position;

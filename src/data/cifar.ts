@@ -69,7 +69,14 @@ function decodeInto(bytes: Uint8Array, fileName: string, out: LabeledImages, at:
 }
 
 function empty(count: number): LabeledImages {
-  return { images: new Float32Array(count * PLANE * CIFAR_CHANNELS), labels: new Uint8Array(count), count, height: CIFAR_SIDE, width: CIFAR_SIDE, channels: CIFAR_CHANNELS };
+  return {
+    images: new Float32Array(count * PLANE * CIFAR_CHANNELS),
+    labels: new Uint8Array(count),
+    count,
+    height: CIFAR_SIDE,
+    width: CIFAR_SIDE,
+    channels: CIFAR_CHANNELS,
+  };
 }
 
 /** Decodes one CIFAR-10 file's records. `fileName` only appears in error messages. */
@@ -124,7 +131,10 @@ export function loadCifar10(dir: string): CifarSplits {
   for (const f of files) at += decodeInto(f.bytes, f.name, all, at);
   const held = Math.min(CIFAR_VALIDATION_SIZE, Math.floor(counts[counts.length - 1] / 2));
   if (held < 1) {
-    throw new DataFormatError('CIFAR_RECORD_LENGTH', `${files[files.length - 1].name}: has ${counts[counts.length - 1]} record(s); need at least 2 to split off a validation set`);
+    throw new DataFormatError(
+      'CIFAR_RECORD_LENGTH',
+      `${files[files.length - 1].name}: has ${counts[counts.length - 1]} record(s); need at least 2 to split off a validation set`,
+    );
   }
   const trainCount = all.count - held;
   const size = PLANE * CIFAR_CHANNELS;

@@ -90,7 +90,9 @@ export function findIdxFiles(dir: string): IdxFiles {
   const names = readdirSync(dir);
   const pick = (key: keyof typeof IDX_PATTERNS, what: string): string => {
     // An uncompressed copy wins over its .gz.
-    const found = [...new Set(names.filter((n) => IDX_PATTERNS[key].test(n)).map((n) => (names.includes(n.replace(/\.gz$/, '')) ? n.replace(/\.gz$/, '') : n)))];
+    const found = [
+      ...new Set(names.filter((n) => IDX_PATTERNS[key].test(n)).map((n) => (names.includes(n.replace(/\.gz$/, '')) ? n.replace(/\.gz$/, '') : n))),
+    ];
     if (found.length === 0) {
       throw new DataFormatError(
         'FILE_NOT_FOUND',

@@ -47,17 +47,14 @@ const DTYPES = {
   float64: { code: 0x0e, bytes: 8, array: Float64Array },
 } as const;
 
-const DTYPE_BY_CODE = new Map<number, IdxDtype>(
-  (Object.keys(DTYPES) as IdxDtype[]).map((dtype) => [DTYPES[dtype].code, dtype]),
-);
+const DTYPE_BY_CODE = new Map<number, IdxDtype>((Object.keys(DTYPES) as IdxDtype[]).map((dtype) => [DTYPES[dtype].code, dtype]));
 
 const HEADER_BYTES = 4; // magic (2) + type (1) + dims (1), before the sizes
 
 // IDX is big-endian; typed arrays use the platform's order (little-endian on every machine we run on).
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-const hex = (bytes: Uint8Array): string =>
-  '0x' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+const hex = (bytes: Uint8Array): string => '0x' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
 /** `[60000, 28, 28]` → `60000x28x28`; a 0-d tensor is a `scalar`. */
 const formatShape = (shape: number[]): string => (shape.length === 0 ? 'scalar' : shape.join('x'));
@@ -129,10 +126,7 @@ export function parseIdx(bytes: Uint8Array, fileName: string): IdxTensor {
   const raw = bytes.subarray(dataOffset, expected);
   if (elementBytes === 1) {
     // A plain view, even when `bytes` is a Node Buffer, so callers see the documented type.
-    const data =
-      dtype === 'uint8'
-        ? new Uint8Array(raw.buffer, raw.byteOffset, raw.length)
-        : new Int8Array(raw.buffer, raw.byteOffset, raw.length);
+    const data = dtype === 'uint8' ? new Uint8Array(raw.buffer, raw.byteOffset, raw.length) : new Int8Array(raw.buffer, raw.byteOffset, raw.length);
     return { dtype, shape, data };
   }
   // Copy into a fresh (aligned) buffer, then swap each element's bytes into native order.
@@ -151,10 +145,7 @@ export function encodeIdx(t: IdxTensor): Uint8Array {
     );
   }
   if (t.shape.length > 255 || t.shape.some((d) => !Number.isInteger(d) || d < 0 || d > 0xffffffff)) {
-    throw new DataFormatError(
-      'IDX_BAD_SHAPE',
-      `encodeIdx: shape [${t.shape.join(', ')}] cannot be stored in IDX (at most 255 dimensions, each a uint32)`,
-    );
+    throw new DataFormatError('IDX_BAD_SHAPE', `encodeIdx: shape [${t.shape.join(', ')}] cannot be stored in IDX (at most 255 dimensions, each a uint32)`);
   }
   if (product(t.shape) !== t.data.length) {
     throw new DataFormatError(
@@ -207,7 +198,9 @@ export function readIdxFile(path: string): IdxTensor {
     try {
       bytes = gunzipSync(bytes);
     } catch (err) {
-      throw new DataFormatError('IDX_TRUNCATED', `${path}: cannot decompress (${(err as Error).message}) — the download is incomplete; download it again`, { cause: err });
+      throw new DataFormatError('IDX_TRUNCATED', `${path}: cannot decompress (${(err as Error).message}) — the download is incomplete; download it again`, {
+        cause: err,
+      });
     }
   }
   return parseIdx(bytes, path);

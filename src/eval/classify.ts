@@ -18,7 +18,8 @@ export const CLASSIFY_BATCH = 500;
 function* inBatches(net: NetworkConfig, images: Float32Array, count: number, batchSize: number): Generator<{ x: tf.Tensor4D; start: number; n: number }> {
   const { height, width, channels } = net.input;
   const pixels = height * width * channels;
-  if (images.length < count * pixels) throw new RangeError(`${count} images of ${height}x${width}x${channels} need ${count * pixels} values, got ${images.length}`);
+  if (images.length < count * pixels)
+    throw new RangeError(`${count} images of ${height}x${width}x${channels} need ${count * pixels} values, got ${images.length}`);
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
     const x = tf.tensor4d(images.subarray(start * pixels, (start + n) * pixels), [n, height, width, channels]); // [n,H,W,C]
@@ -45,7 +46,13 @@ export function classify(net: NetworkConfig, params: Params, images: Float32Arra
  * Softmax probabilities batch by batch, so that a caller can stop early: `p` is [n, classes] row-major
  * for images start .. start+n−1.
  */
-export function* probabilityBatches(net: NetworkConfig, params: Params, images: Float32Array, count: number, batchSize = CLASSIFY_BATCH): Generator<{ start: number; n: number; p: Float32Array }> {
+export function* probabilityBatches(
+  net: NetworkConfig,
+  params: Params,
+  images: Float32Array,
+  count: number,
+  batchSize = CLASSIFY_BATCH,
+): Generator<{ start: number; n: number; p: Float32Array }> {
   for (const { x, start, n } of inBatches(net, images, count, batchSize)) {
     const probs = predictProbabilities(net, params, x); // [n,classes]
     const p = probs.dataSync() as Float32Array;

@@ -154,8 +154,10 @@ export function explainCell(
   const { size: k, filters } = config;
   const cin = input.channels;
   if (kernel.length !== k * k * cin * filters) throw new RangeError(`kernel has ${kernel.length} values, expected ${k}x${k}x${cin}x${filters}`);
-  const convH = convOutputSize(input.height, config), convW = convOutputSize(input.width, config);
-  const rows = poolSpan(row, convH, config), cols = poolSpan(col, convW, config);
+  const convH = convOutputSize(input.height, config),
+    convW = convOutputSize(input.width, config);
+  const rows = poolSpan(row, convH, config),
+    cols = poolSpan(col, convW, config);
   if (rows.from > rows.to || cols.from > cols.to || channel < 0 || channel >= filters) {
     throw new RangeError(`cell (${row}, ${col}, ${channel}) is outside block ${block + 1}'s output`);
   }
@@ -182,14 +184,20 @@ export function explainCell(
 }
 
 function convAt(input: Layer, kernel: Float32Array, b: number, config: ConvBlockConfig, filters: number, r: number, c: number, channel: number): ConvAt {
-  const k = config.size, cin = input.channels;
-  const top = convTop(r, input.height, config), left = convTop(c, input.width, config);
+  const k = config.size,
+    cin = input.channels;
+  const top = convTop(r, input.height, config),
+    left = convTop(c, input.width, config);
   const n = k * k * cin;
-  const window = new Float32Array(n), filter = new Float32Array(n), products = new Float32Array(n), channelSums = new Float32Array(cin);
+  const window = new Float32Array(n),
+    filter = new Float32Array(n),
+    products = new Float32Array(n),
+    channelSums = new Float32Array(cin);
   let sum = 0;
   for (let i = 0; i < k; i++) {
     for (let j = 0; j < k; j++) {
-      const y = top + i, x = left + j;
+      const y = top + i,
+        x = left + j;
       const inside = y >= 0 && y < input.height && x >= 0 && x < input.width;
       for (let ch = 0; ch < cin; ch++) {
         const at = (i * k + j) * cin + ch;

@@ -60,7 +60,12 @@ export function hiddenLayer(net: NetworkConfig): { name: string; dims: number } 
  * The last hidden layer's values and the predicted class for `count` images (NHWC, concatenated), in
  * batches of 250. Returns count*dims values.
  */
-export function hiddenFeatures(net: NetworkConfig, params: Params, images: Float32Array, count: number): { features: Float32Array; predicted: Int32Array; dims: number } {
+export function hiddenFeatures(
+  net: NetworkConfig,
+  params: Params,
+  images: Float32Array,
+  count: number,
+): { features: Float32Array; predicted: Int32Array; dims: number } {
   const { height, width, channels } = net.input;
   const size = height * width * channels;
   const { dims } = hiddenLayer(net);
@@ -214,7 +219,10 @@ export class Projector {
       currentEpoch: 0,
       nEpochs,
       nVertices: u.embedding.length,
-      epochsPerSample: u.makeEpochsPerSample(kept.map(({ v }) => v), nEpochs),
+      epochsPerSample: u.makeEpochsPerSample(
+        kept.map(({ v }) => v),
+        nEpochs,
+      ),
     });
     u.prepareForOptimizationLoop();
     const [p] = u.optimizeLayout();

@@ -116,7 +116,14 @@ export function gradCam(net: NetworkConfig, params: Params, pixels: Float32Array
     coarse[i] = Math.max(s, 0);
   }
   const { height, width } = net.input;
-  return { method: 'grad-cam', class: cls, height, width, values: upsampleBilinear(coarse, h, w, height, width), coarse: { height: h, width: w, values: coarse } };
+  return {
+    method: 'grad-cam',
+    class: cls,
+    height,
+    width,
+    values: upsampleBilinear(coarse, h, w, height, width),
+    coarse: { height: h, width: w, values: coarse },
+  };
 }
 
 export function saliency(method: SaliencyMethod, net: NetworkConfig, params: Params, pixels: Float32Array, cls: number): SaliencyMap {
@@ -129,10 +136,14 @@ export function upsampleBilinear(values: Float32Array, h: number, w: number, out
   const clamp = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
   for (let y = 0; y < outH; y++) {
     const sy = clamp(((y + 0.5) * h) / outH - 0.5, h - 1);
-    const y0 = Math.floor(sy), y1 = Math.min(y0 + 1, h - 1), fy = sy - y0;
+    const y0 = Math.floor(sy),
+      y1 = Math.min(y0 + 1, h - 1),
+      fy = sy - y0;
     for (let x = 0; x < outW; x++) {
       const sx = clamp(((x + 0.5) * w) / outW - 0.5, w - 1);
-      const x0 = Math.floor(sx), x1 = Math.min(x0 + 1, w - 1), fx = sx - x0;
+      const x0 = Math.floor(sx),
+        x1 = Math.min(x0 + 1, w - 1),
+        fx = sx - x0;
       const top = values[y0 * w + x0] * (1 - fx) + values[y0 * w + x1] * fx;
       const bottom = values[y1 * w + x0] * (1 - fx) + values[y1 * w + x1] * fx;
       out[y * outW + x] = top * (1 - fy) + bottom * fy;

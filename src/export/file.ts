@@ -106,7 +106,12 @@ async function writeAtomic(out: string, bytes: Uint8Array, force: boolean): Prom
         if (code === 'EEXIST') throw new ExportError('EXPORT_EXISTS', `${out}: already exists — pass --force to replace it, or --out another file`);
         // Some file systems have no hard links: fall back to check-then-rename.
         if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
-        if (await fs.stat(out).then(() => true, () => false)) {
+        if (
+          await fs.stat(out).then(
+            () => true,
+            () => false,
+          )
+        ) {
           throw new ExportError('EXPORT_EXISTS', `${out}: already exists — pass --force to replace it, or --out another file`);
         }
         await fs.rename(temp, out);

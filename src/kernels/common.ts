@@ -83,8 +83,17 @@ export function padOrCrop(backend: BackendWasm, x: TensorInfo, top: number, bott
 export interface SimdKernels {
   maxPoolGrad2x2(x: number, dy: number, dx: number, rows: number, wo: number, c: number): void;
   convFilterGrad1x16(
-    xp: number, dq: number, dy: number, dw0: number, dw1: number,
-    nb: number, h: number, w: number, cb: number, rowSkip: number, imgSkip: number,
+    xp: number,
+    dq: number,
+    dy: number,
+    dw0: number,
+    dw1: number,
+    nb: number,
+    h: number,
+    w: number,
+    cb: number,
+    rowSkip: number,
+    imgSkip: number,
   ): void;
   sumRows(x: number, out: number, m: number, cols: number): void;
   addRows(a: number, b: number, out: number, rows: number, cb: number): void;
@@ -119,4 +128,3 @@ export function simdKernels(backend: BackendWasm): SimdKernels | undefined {
   }
   return simd ?? undefined;
 }
-

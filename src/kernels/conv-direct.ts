@@ -115,9 +115,16 @@ export function forwardModule(shape: ConvShape, groups: Group[], relaxed = false
 
   // One (tap, channel) step: offX is the input's byte offset from px for pixel 0, offW the weights' from pw.
   const step = (r: number, v: number, offX: number, offW: number) => {
-    for (let k = 0; k < v; k++) code.get(pw).load(offW + 16 * k).set(wv[k]);
+    for (let k = 0; k < v; k++)
+      code
+        .get(pw)
+        .load(offW + 16 * k)
+        .set(wv[k]);
     for (let p = 0; p < r; p++) {
-      code.get(px).loadSplat(offX + 4 * p * cin).set(s);
+      code
+        .get(px)
+        .loadSplat(offX + 4 * p * cin)
+        .set(s);
       for (let k = 0; k < v; k++) {
         const a = acc[p * v + k];
         if (relaxed) code.get(s).get(wv[k]).get(a).relaxedMadd().set(a);
@@ -141,7 +148,12 @@ export function forwardModule(shape: ConvShape, groups: Group[], relaxed = false
         code.inc(px, 4 * (wp - kw) * cin);
       }
     });
-    for (let p = 0; p < r; p++) for (let k = 0; k < v; k++) code.get(py).get(acc[p * v + k]).store(4 * (p * coutp + 4 * k));
+    for (let p = 0; p < r; p++)
+      for (let k = 0; k < v; k++)
+        code
+          .get(py)
+          .get(acc[p * v + k])
+          .store(4 * (p * coutp + 4 * k));
   };
 
   // Runs of groups with the same V and R share one copy of the block code.
@@ -158,24 +170,78 @@ export function forwardModule(shape: ConvShape, groups: Group[], relaxed = false
     for (const run of runs) {
       code.loop(gi, run.count, () => {
         // gw = W + run.wOff + gi·(taps·16V);  the group's first channel, in bytes: 4·first + gi·16V
-        code.get(gi).const(taps * 16 * run.v).mulI().get(W).add().const(run.wOff).add().set(gw);
+        code
+          .get(gi)
+          .const(taps * 16 * run.v)
+          .mulI()
+          .get(W)
+          .add()
+          .const(run.wOff)
+          .add()
+          .set(gw);
         code.loop(oy, ho, () => {
           // rowX = X + (n·hp + oy)·wp·cin·4;  rowY = Y + (n·ho + oy)·wo·coutp·4 + 4·first + gi·16V
-          code.get(n).const(hp).mulI().get(oy).add().const(4 * wp * cin).mulI().get(X).add().set(rowX);
-          code.get(n).const(ho).mulI().get(oy).add().const(4 * wo * coutp).mulI().get(Y).add().const(4 * run.first).add();
-          code.get(gi).const(16 * run.v).mulI().add().set(rowY);
+          code
+            .get(n)
+            .const(hp)
+            .mulI()
+            .get(oy)
+            .add()
+            .const(4 * wp * cin)
+            .mulI()
+            .get(X)
+            .add()
+            .set(rowX);
+          code
+            .get(n)
+            .const(ho)
+            .mulI()
+            .get(oy)
+            .add()
+            .const(4 * wo * coutp)
+            .mulI()
+            .get(Y)
+            .add()
+            .const(4 * run.first)
+            .add();
+          code
+            .get(gi)
+            .const(16 * run.v)
+            .mulI()
+            .add()
+            .set(rowY);
           const full = Math.floor(wo / run.r);
           const rest = wo % run.r;
           if (full > 0) {
             code.loop(xb, full, () => {
-              code.get(xb).const(4 * run.r * cin).mulI().get(rowX).add().set(px);
-              code.get(xb).const(4 * run.r * coutp).mulI().get(rowY).add().set(py);
+              code
+                .get(xb)
+                .const(4 * run.r * cin)
+                .mulI()
+                .get(rowX)
+                .add()
+                .set(px);
+              code
+                .get(xb)
+                .const(4 * run.r * coutp)
+                .mulI()
+                .get(rowY)
+                .add()
+                .set(py);
               block(run.r, run.v);
             });
           }
           if (rest > 0) {
-            code.get(rowX).const(4 * full * run.r * cin).add().set(px);
-            code.get(rowY).const(4 * full * run.r * coutp).add().set(py);
+            code
+              .get(rowX)
+              .const(4 * full * run.r * cin)
+              .add()
+              .set(px);
+            code
+              .get(rowY)
+              .const(4 * full * run.r * coutp)
+              .add()
+              .set(py);
             block(rest, run.v);
           }
         });

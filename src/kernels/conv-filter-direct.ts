@@ -9,7 +9,7 @@
  * within an image, row by row with each row's pixels unrolled. The order of the sum is fixed by the shape, so
  * results are the same run to run.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type Pad, type TensorInfo, backendMemory, free, heap, padOrCrop } from './common.ts';
 import { Code, moduleBytes } from './emit.ts';
@@ -72,9 +72,16 @@ export function filterModule(shape: FilterShape, block: { u: number; v: number }
   const ds = 4 * coutp; // bytes per dy pixel
 
   const pixel = (u: number, v: number, x: number) => {
-    for (let k = 0; k < v; k++) code.get(pd).load(x * ds + 16 * k).set(dv[k]);
+    for (let k = 0; k < v; k++)
+      code
+        .get(pd)
+        .load(x * ds + 16 * k)
+        .set(dv[k]);
     for (let c = 0; c < u; c++) {
-      code.get(px).loadSplat(x * cs + 4 * c).set(s);
+      code
+        .get(px)
+        .loadSplat(x * cs + 4 * c)
+        .set(s);
       for (let k = 0; k < v; k++) {
         const a = acc[c * v + k];
         code.get(a).get(s).get(dv[k]).mul().addF().set(a);
@@ -83,12 +90,22 @@ export function filterModule(shape: FilterShape, block: { u: number; v: number }
   };
   // One block: px at xpad[n, i, j, c0], pd at dy[n, 0, 0, o0], pw at dW[i, j, c0, o0].
   const blockCode = (u: number, v: number) => {
-    for (let c = 0; c < u; c++) for (let k = 0; k < v; k++) code.get(pw).load(c * ds + 16 * k).set(acc[c * v + k]);
+    for (let c = 0; c < u; c++)
+      for (let k = 0; k < v; k++)
+        code
+          .get(pw)
+          .load(c * ds + 16 * k)
+          .set(acc[c * v + k]);
     code.loop(y, ho, () => {
       for (let x = 0; x < wo; x++) pixel(u, v, x);
       code.inc(px, wp * cs).inc(pd, wo * ds);
     });
-    for (let c = 0; c < u; c++) for (let k = 0; k < v; k++) code.get(pw).get(acc[c * v + k]).store(c * ds + 16 * k);
+    for (let c = 0; c < u; c++)
+      for (let k = 0; k < v; k++)
+        code
+          .get(pw)
+          .get(acc[c * v + k])
+          .store(c * ds + 16 * k);
   };
 
   code.loop(n, { local: NB }, () => {
@@ -103,10 +120,39 @@ export function filterModule(shape: FilterShape, block: { u: number; v: number }
             for (const pv of parts(coutp / 4, block.v)) {
               code.loop(g, pv.count, () => {
                 // channel c = c0 + cb·U, output vector o = o0 + g·V
-                code.get(cb).const(4 * pu.size).mulI().get(xw).add().const(4 * c0).add().set(px);
-                code.get(n).const(ho * wo * ds).mulI().get(DY).add().get(g).const(16 * pv.size).mulI().add().const(16 * o0).add().set(pd);
+                code
+                  .get(cb)
+                  .const(4 * pu.size)
+                  .mulI()
+                  .get(xw)
+                  .add()
+                  .const(4 * c0)
+                  .add()
+                  .set(px);
+                code
+                  .get(n)
+                  .const(ho * wo * ds)
+                  .mulI()
+                  .get(DY)
+                  .add()
+                  .get(g)
+                  .const(16 * pv.size)
+                  .mulI()
+                  .add()
+                  .const(16 * o0)
+                  .add()
+                  .set(pd);
                 code.get(i).const(kw).mulI().get(j).add().const(cin).mulI().get(cb).const(pu.size).mulI().add().const(c0).add().const(ds).mulI();
-                code.get(DW).add().get(g).const(16 * pv.size).mulI().add().const(16 * o0).add().set(pw);
+                code
+                  .get(DW)
+                  .add()
+                  .get(g)
+                  .const(16 * pv.size)
+                  .mulI()
+                  .add()
+                  .const(16 * o0)
+                  .add()
+                  .set(pw);
                 blockCode(pu.size, pv.size);
               });
               o0 += pv.size * pv.count;

@@ -1,5 +1,5 @@
 /** Conv2DBackpropFilter on wasm (the backend has none): see the routes below and wasm.ts. */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type Pad, type SimdKernels, type TensorInfo, conv2DInfo, free, heap, isNhwc, padOrCrop, run, simdKernels, transpose } from './common.ts';
 import { conv2DBackpropFilterDirect, directFilterCovers } from './conv-filter-direct.ts';
@@ -49,13 +49,18 @@ export function conv2DBackpropFilter({ inputs, attrs, backend }: BackpropFilterA
   // [B,Ho,Wo,Cout] → [Ho,Wo,B,Cout]: an Ho x Wo "filter" from B to Cout channels.
   const dyt = transpose(backend, dy, [1, 2, 0, 3]);
   // Valid correlation with the filter taps spaced by the stride: output [Cin, kh, kw, Cout].
-  const dwT = run(backend, 'Conv2D', { x: xt, filter: dyt }, {
-    strides: [1, 1],
-    pad: 'valid',
-    dataFormat: 'NHWC',
-    dilations: [sh, sw],
-    dimRoundingMode: undefined,
-  });
+  const dwT = run(
+    backend,
+    'Conv2D',
+    { x: xt, filter: dyt },
+    {
+      strides: [1, 1],
+      pad: 'valid',
+      dataFormat: 'NHWC',
+      dilations: [sh, sw],
+      dimRoundingMode: undefined,
+    },
+  );
   const dw = transpose(backend, dwT, [1, 2, 0, 3]); // [kh,kw,Cin,Cout]
   free(backend, xt, dyt, dwT);
   if (xp !== x) free(backend, xp);
@@ -125,8 +130,17 @@ function conv2DBackpropFilterOneChannel(backend: BackendWasm, simd: SimdKernels,
     for (let t = 0; t < taps; t += 2) {
       const t1 = Math.min(t + 1, taps - 1); // an odd count ends with one tap computed twice
       simd.convFilterGrad1x16(
-        xBase + tapAt(t), tapAt(t1) - tapAt(t), dyBase + 4 * g, dwBase + 4 * (t * cout + g), dwBase + 4 * (t1 * cout + g),
-        nb, ho, wo, 4 * cout, 4 * (wp - wo), 4 * wp * (hp - ho),
+        xBase + tapAt(t),
+        tapAt(t1) - tapAt(t),
+        dyBase + 4 * g,
+        dwBase + 4 * (t * cout + g),
+        dwBase + 4 * (t1 * cout + g),
+        nb,
+        ho,
+        wo,
+        4 * cout,
+        4 * (wp - wo),
+        4 * wp * (hp - ho),
       );
     }
   }

@@ -23,18 +23,23 @@ export function conv2DBackpropInput(args: BackpropInputArgs, fallback: KernelFun
   const { top, left } = info.padInfo as Pad;
   const flipped = rotateFilter(backend, filter); // [kh,kw,Cout,Cin]
   // dx[y] = Σ_k dy[y + top - k]·W[k]  ⇒  pad dy by kh-1-top above and h-ho+top below, then correlate.
-  const dx = run(backend, 'Conv2D', { x: dy, filter: flipped }, {
-    strides: [1, 1],
-    pad: [
-      [0, 0],
-      [kh - 1 - top, h - ho + top],
-      [kw - 1 - left, w - wo + left],
-      [0, 0],
-    ],
-    dataFormat: 'NHWC',
-    dilations: [1, 1],
-    dimRoundingMode: undefined,
-  });
+  const dx = run(
+    backend,
+    'Conv2D',
+    { x: dy, filter: flipped },
+    {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [kh - 1 - top, h - ho + top],
+        [kw - 1 - left, w - wo + left],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+      dilations: [1, 1],
+      dimRoundingMode: undefined,
+    },
+  );
   free(backend, flipped);
   return dx;
 }

@@ -94,7 +94,11 @@ export function add(args: AddArgs, fallback: KernelFunc | undefined): TensorInfo
   const { inputs, backend } = args;
   const { a, b } = inputs;
   const biasAdd = (big: TensorInfo, bias: TensorInfo) =>
-    big.dtype === 'float32' && bias.dtype === 'float32' && bias.shape.length === 1 && big.shape.length >= 2 && big.shape[big.shape.length - 1] === bias.shape[0];
+    big.dtype === 'float32' &&
+    bias.dtype === 'float32' &&
+    bias.shape.length === 1 &&
+    big.shape.length >= 2 &&
+    big.shape[big.shape.length - 1] === bias.shape[0];
   const [big, bias] = biasAdd(a, b) ? [a, b] : biasAdd(b, a) ? [b, a] : [undefined, undefined];
   const c = bias?.shape[0] ?? 0;
   const size = big === undefined ? 0 : tf.util.sizeFromShape(big.shape);

@@ -22,7 +22,9 @@ export interface LayerInfo {
 /** The layers whose outputs /api/activations returns, with shapes and parameter counts, from the config. */
 export function architecture(net: NetworkConfig): LayerInfo[] {
   const layers: LayerInfo[] = [];
-  let h = net.input.height, w = net.input.width, c = net.input.channels;
+  let h = net.input.height,
+    w = net.input.width,
+    c = net.input.channels;
   net.conv.forEach((b, i) => {
     const parameters = b.size * b.size * c * b.filters + b.filters;
     h = blockOutputSize(h, b);
@@ -56,4 +58,3 @@ export function architecture(net: NetworkConfig): LayerInfo[] {
   layers.push({ name: 'softmax', kind: 'softmax', description: 'softmax: class probabilities', outputShape: [features], parameters: 0 });
   return layers;
 }
-

@@ -211,7 +211,8 @@ export const presets: Record<PresetName, RunConfig> = {
     train: lessonTrain,
   },
   default: {
-    description: 'The lesson\'s network with convlab\'s default recipe (the default preset): Adam 2e-3 with cosine decay to 2e-5 over 3,500 iterations, digits randomly shifted, rotated, scaled, distorted and thickened.',
+    description:
+      "The lesson's network with convlab's default recipe (the default preset): Adam 2e-3 with cosine decay to 2e-5 over 3,500 iterations, digits randomly shifted, rotated, scaled, distorted and thickened.",
     network: seedNetwork,
     train: {
       ...lessonTrain,

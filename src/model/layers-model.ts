@@ -206,9 +206,7 @@ export async function saveModel(
     generatedBy: 'convlab',
     convertedBy: null,
     modelTopology: layersTopology(net),
-    weightsManifest: [
-      { paths: [WEIGHTS_FILE], weights: specs.map((s) => ({ name: s.name, shape: s.shape, dtype: 'float32' })) },
-    ],
+    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: specs.map((s) => ({ name: s.name, shape: s.shape, dtype: 'float32' })) }],
     userDefinedMetadata: { convlab },
   };
   const text = JSON.stringify(modelJson, null, 2) + '\n';

@@ -45,9 +45,7 @@ interface Manifest {
  * Read a model that `saveModel` wrote. The tensors are new; the caller owns (and disposes) them.
  * Throws `ModelFormatError` naming the file and the fix for anything missing, malformed or inconsistent.
  */
-export async function loadModel(
-  dir: string,
-): Promise<{ net: NetworkConfig; weights: Map<string, tf.Tensor>; metadata: Record<string, unknown> }> {
+export async function loadModel(dir: string): Promise<{ net: NetworkConfig; weights: Map<string, tf.Tensor>; metadata: Record<string, unknown> }> {
   const modelFile = path.join(dir, MODEL_FILE);
   const json = await readModelJson(dir);
 
@@ -126,9 +124,7 @@ export function layersModelIOHandler(dir: string): tf.io.IOHandler {
         format: typeof json.format === 'string' ? json.format : undefined,
         generatedBy: typeof json.generatedBy === 'string' ? json.generatedBy : undefined,
         convertedBy: typeof json.convertedBy === 'string' ? json.convertedBy : null,
-        userDefinedMetadata: isRecord(json.userDefinedMetadata)
-          ? (json.userDefinedMetadata as { [key: string]: {} })
-          : undefined,
+        userDefinedMetadata: isRecord(json.userDefinedMetadata) ? (json.userDefinedMetadata as { [key: string]: {} }) : undefined,
       };
     },
   };
@@ -146,21 +142,15 @@ async function readModelJson(dir: string): Promise<Record<string, unknown>> {
   try {
     text = await fs.readFile(modelFile, 'utf8');
   } catch (err) {
-    throw new ModelFormatError(
-      'MODEL_NOT_FOUND',
-      `${dir}: no ${MODEL_FILE} — pass the folder that \`convlab train\` wrote`,
-      { cause: err },
-    );
+    throw new ModelFormatError('MODEL_NOT_FOUND', `${dir}: no ${MODEL_FILE} — pass the folder that \`convlab train\` wrote`, { cause: err });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new ModelFormatError(
-      'MODEL_BAD_JSON',
-      `${modelFile}: not valid JSON (${(err as Error).message}) — the file is damaged; re-run \`convlab train\``,
-      { cause: err },
-    );
+    throw new ModelFormatError('MODEL_BAD_JSON', `${modelFile}: not valid JSON (${(err as Error).message}) — the file is damaged; re-run \`convlab train\``, {
+      cause: err,
+    });
   }
   if (!isRecord(json)) {
     throw new ModelFormatError(
@@ -194,12 +184,7 @@ function readManifest(json: Record<string, unknown>, modelFile: string): Manifes
       paths.push(name);
     }
     for (const entry of group.weights as unknown[]) {
-      if (
-        !isRecord(entry) ||
-        typeof entry.name !== 'string' ||
-        !Array.isArray(entry.shape) ||
-        !entry.shape.every((d) => Number.isInteger(d) && d >= 0)
-      ) {
+      if (!isRecord(entry) || typeof entry.name !== 'string' || !Array.isArray(entry.shape) || !entry.shape.every((d) => Number.isInteger(d) && d >= 0)) {
         throw bad('has an entry without a name and an integer shape');
       }
       if (entry.dtype !== 'float32' || entry.quantization !== undefined) {
@@ -257,4 +242,3 @@ function checkNetwork(value: unknown, modelFile: string): NetworkConfig {
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
-

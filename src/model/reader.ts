@@ -48,10 +48,7 @@ export class Reader {
   number(value: unknown, at: string, range: { min?: number; max?: number; exclusiveMin?: boolean; exclusiveMax?: boolean } = {}): number {
     const { min = -Infinity, max = Infinity, exclusiveMin = false, exclusiveMax = false } = range;
     const ok =
-      typeof value === 'number' &&
-      Number.isFinite(value) &&
-      (exclusiveMin ? value > min : value >= min) &&
-      (exclusiveMax ? value < max : value <= max);
+      typeof value === 'number' && Number.isFinite(value) && (exclusiveMin ? value > min : value >= min) && (exclusiveMax ? value < max : value <= max);
     if (!ok) {
       const lo = min === -Infinity ? '' : `${exclusiveMin ? '>' : '≥'} ${min}`;
       const hi = max === Infinity ? '' : `${exclusiveMax ? '<' : '≤'} ${max}`;
@@ -67,7 +64,13 @@ export class Reader {
   oneOf<T extends string>(value: unknown, at: string, choices: readonly T[]): T {
     if (typeof value !== 'string' || !choices.includes(value as T)) {
       const near = typeof value === 'string' ? closest(value, choices) : undefined;
-      throw this.fail(at, `must be ${choices.map((c) => `"${c}"`).join(', ').replace(/, ([^,]*)$/, ' or $1')}, got ${describe(value)}${near ? ` (did you mean "${near}"?)` : ''}`);
+      throw this.fail(
+        at,
+        `must be ${choices
+          .map((c) => `"${c}"`)
+          .join(', ')
+          .replace(/, ([^,]*)$/, ' or $1')}, got ${describe(value)}${near ? ` (did you mean "${near}"?)` : ''}`,
+      );
     }
     return value as T;
   }

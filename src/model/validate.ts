@@ -128,7 +128,11 @@ function parseDense(r: Reader, value: unknown, k: number, last: boolean): Networ
   const d = r.object(value, at, ['units', 'activation', 'dropout']);
   if (d.units === undefined && !last) throw r.fail(at, 'needs "units" (only the output layer may leave it out: it has one unit per class)');
   const activation =
-    d.activation === undefined ? (last ? 'linear' : defaults.dense.activation) : r.oneOf(d.activation, `${at}.activation`, ['relu', 'sigmoid', 'tanh', 'linear'] as const);
+    d.activation === undefined
+      ? last
+        ? 'linear'
+        : defaults.dense.activation
+      : r.oneOf(d.activation, `${at}.activation`, ['relu', 'sigmoid', 'tanh', 'linear'] as const);
   return {
     ...(d.units !== undefined ? { units: r.int(d.units, `${at}.units`, 1) } : {}),
     activation,
@@ -160,7 +164,8 @@ export function parseOptimizer(r: Reader, value: unknown): OptimizerConfig {
   const raw = r.object(value, 'train.optimizer', ['type', 'learningRate', 'schedule', 'beta1', 'beta2', 'epsilon', 'momentum', 'nesterov', 'rho']);
   const type = raw.type === undefined ? 'adam' : r.oneOf(raw.type, 'train.optimizer.type', ['adam', 'sgd', 'rmsprop'] as const);
   const foreign = Object.keys(raw).find((k) => !['type', 'learningRate', 'schedule', ...OPTIMIZER_FIELDS[type]].includes(k));
-  if (foreign !== undefined) throw r.fail(`train.optimizer.${foreign}`, `is not a parameter of ${type} (it takes learningRate, schedule, ${OPTIMIZER_FIELDS[type].join(', ')})`);
+  if (foreign !== undefined)
+    throw r.fail(`train.optimizer.${foreign}`, `is not a parameter of ${type} (it takes learningRate, schedule, ${OPTIMIZER_FIELDS[type].join(', ')})`);
   const at = (k: string) => `train.optimizer.${k}`;
   const fraction = (k: string, fallback: number) => (raw[k] === undefined ? fallback : r.number(raw[k], at(k), { min: 0, max: 1, exclusiveMax: true }));
   const positive = (k: string, fallback: number) => (raw[k] === undefined ? fallback : r.number(raw[k], at(k), { min: 0, exclusiveMin: true }));
@@ -246,7 +251,11 @@ export function parseAugmentFlag(text: string): AugmentConfig {
     if (shift) out.shift = Number(shift[1]);
     else if (warp) out[warp[1] as 'rotate' | 'scale' | 'elastic' | 'thickness'] = Number(warp[2]);
     else if (part === 'flip') out.flip = true;
-    else throw new UsageError('AUGMENT_SPEC', `--augment ${text}: "${part}" is not an option; use shift=N (pixels), flip, rotate=DEG, scale=F, elastic=PX, thickness=F, or none — e.g. shift=4,flip`);
+    else
+      throw new UsageError(
+        'AUGMENT_SPEC',
+        `--augment ${text}: "${part}" is not an option; use shift=N (pixels), flip, rotate=DEG, scale=F, elastic=PX, thickness=F, or none — e.g. shift=4,flip`,
+      );
   }
   return out;
 }
@@ -292,12 +301,16 @@ export function checkShapes(net: NetworkConfig, source: string): void {
   net.conv.forEach((b, k) => {
     const block = `conv block ${k + 1}`;
     if (b.padding === 'valid' && (h < b.size || w < b.size)) {
-      throw fail(`${block}: the ${h}x${w} input is smaller than the ${b.size}x${b.size} filter with padding valid — use padding "same", a smaller filter, or less pooling before it`);
+      throw fail(
+        `${block}: the ${h}x${w} input is smaller than the ${b.size}x${b.size} filter with padding valid — use padding "same", a smaller filter, or less pooling before it`,
+      );
     }
     h = convOutputSize(h, b);
     w = convOutputSize(w, b);
     if (b.pool !== 'none' && (h < b.poolSize || w < b.poolSize)) {
-      throw fail(`${block}: the ${h}x${w} output of the convolution is smaller than the ${b.poolSize}x${b.poolSize} ${b.pool} pool — set "pool": "none", a smaller "poolSize", or remove the block`);
+      throw fail(
+        `${block}: the ${h}x${w} output of the convolution is smaller than the ${b.poolSize}x${b.poolSize} ${b.pool} pool — set "pool": "none", a smaller "poolSize", or remove the block`,
+      );
     }
     if (b.pool !== 'none') {
       h = Math.ceil(h / b.poolSize);
@@ -306,7 +319,9 @@ export function checkShapes(net: NetworkConfig, source: string): void {
   });
   const parameters = weightSpecs(net).reduce((n, s) => n + s.shape.reduce((a, c) => a * c, 1), 0);
   if (parameters > MAX_PARAMETERS) {
-    throw fail(`the network has ${formatCount(parameters)} parameters, more than convlab builds (${formatCount(MAX_PARAMETERS)}) — use fewer filters or units, or pool more before the dense layers`);
+    throw fail(
+      `the network has ${formatCount(parameters)} parameters, more than convlab builds (${formatCount(MAX_PARAMETERS)}) — use fewer filters or units, or pool more before the dense layers`,
+    );
   }
 }
 

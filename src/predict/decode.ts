@@ -62,7 +62,6 @@ function crc32(b: Uint8Array, from: number, to: number): number {
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
-
 /**
  * Checks the format, reads the declared size and walks the file's structure where truncation would go
  * unnoticed by the decoder.
@@ -85,12 +84,15 @@ function inspect(b: Uint8Array, name: string): { format: Format; width: number; 
   if (PNG_SIGNATURE.every((v, i) => b[i] === v)) {
     // chunks: length u32, type 4 bytes, data, crc u32; IHDR first, IEND last
     if (b.length < 33 || String.fromCharCode(...b.subarray(12, 16)) !== 'IHDR') throw corrupt('PNG', 'no IHDR header');
-    const width = u32(b, 16), height = u32(b, 20);
+    const width = u32(b, 16),
+      height = u32(b, 20);
     checkSize('PNG', width, height);
-    let at = 8, sawData = false;
+    let at = 8,
+      sawData = false;
     for (;;) {
       if (at + 8 > b.length) throw corrupt('PNG', `truncated: ${formatCount(b.length)} bytes end before the IEND chunk`);
-      const length = u32(b, at), type = String.fromCharCode(...b.subarray(at + 4, at + 8));
+      const length = u32(b, at),
+        type = String.fromCharCode(...b.subarray(at + 4, at + 8));
       if (at + 12 + length > b.length) {
         throw corrupt(
           'PNG',
@@ -112,13 +114,20 @@ function inspect(b: Uint8Array, name: string): { format: Format; width: number; 
 
   if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) {
     // segments: FF marker [length u16 incl. itself]; the frame header SOFn holds the size; pixels follow SOS
-    let at = 2, size: { width: number; height: number } | null = null;
+    let at = 2,
+      size: { width: number; height: number } | null = null;
     for (;;) {
       if (at + 4 > b.length) throw corrupt('JPEG', 'truncated before the image data');
       if (b[at] !== 0xff) throw corrupt('JPEG', `no segment marker at byte ${formatCount(at)}`);
       const marker = b[at + 1];
-      if (marker === 0xff) { at++; continue; } // fill byte
-      if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) { at += 2; continue; } // no length
+      if (marker === 0xff) {
+        at++;
+        continue;
+      } // fill byte
+      if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+        at += 2;
+        continue;
+      } // no length
       if (marker === 0xd9) throw corrupt('JPEG', 'ends before the image data');
       const length = u16(b, at + 2);
       if (at + 2 + length > b.length) throw corrupt('JPEG', 'truncated in a header segment');
@@ -141,7 +150,8 @@ function inspect(b: Uint8Array, name: string): { format: Format; width: number; 
   if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') {
     // RIFF size covers the rest of the file; the first chunk is VP8 (lossy), VP8L (lossless) or VP8X (extended)
     if (b.length < 30) throw corrupt('WebP', 'truncated header');
-    if (le32(b, 4) + 8 > b.length) throw corrupt('WebP', `truncated: the header declares ${formatCount(le32(b, 4) + 8)} bytes, the file has ${formatCount(b.length)}`);
+    if (le32(b, 4) + 8 > b.length)
+      throw corrupt('WebP', `truncated: the header declares ${formatCount(le32(b, 4) + 8)} bytes, the file has ${formatCount(b.length)}`);
     const chunk = ascii(12, 16);
     let width: number, height: number;
     if (chunk === 'VP8X') [width, height] = [le24(b, 24) + 1, le24(b, 27) + 1];
@@ -154,7 +164,8 @@ function inspect(b: Uint8Array, name: string): { format: Format; width: number; 
 
   if (ascii(0, 4) === 'GIF8') {
     if (b.length < 13) throw corrupt('GIF', 'truncated header');
-    const width = le16(b, 6), height = le16(b, 8);
+    const width = le16(b, 6),
+      height = le16(b, 8);
     checkSize('GIF', width, height);
     if (b[b.length - 1] !== 0x3b) throw corrupt('GIF', 'truncated: no trailer byte at the end');
     return { format: 'GIF', width, height };
@@ -164,14 +175,16 @@ function inspect(b: Uint8Array, name: string): { format: Format; width: number; 
     // the size is in an 'ispe' box (ISO/IEC 23008-12): version/flags u32, width u32, height u32
     const at = b.subarray(0, Math.min(b.length, 1 << 16)).findIndex((v, i, a) => v === 0x69 && a[i + 1] === 0x73 && a[i + 2] === 0x70 && a[i + 3] === 0x65);
     if (at < 0 || at + 16 > b.length) throw corrupt('AVIF', 'no image size (ispe) in the header');
-    const width = u32(b, at + 8), height = u32(b, at + 12);
+    const width = u32(b, at + 8),
+      height = u32(b, at + 12);
     checkSize('AVIF', width, height);
     return { format: 'AVIF', width, height };
   }
 
   if (ascii(0, 2) === 'BM') {
     if (b.length < 26) throw corrupt('BMP', 'truncated header');
-    const width = Math.abs(le32(b, 18) | 0), height = Math.abs(le32(b, 22) | 0);
+    const width = Math.abs(le32(b, 18) | 0),
+      height = Math.abs(le32(b, 22) | 0);
     checkSize('BMP', width, height);
     if (le32(b, 2) > b.length) throw corrupt('BMP', 'truncated');
     return { format: 'BMP', width, height };
@@ -209,7 +222,8 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<Gray
     throw new ImageError('IMAGE_DECODE', `${name}: the ${format} decoder returned an empty ${width}x${height} image`);
   }
   const s = Math.min(1, DECODE_SIDE / Math.max(width, height));
-  const w = Math.max(1, Math.round(width * s)), h = Math.max(1, Math.round(height * s));
+  const w = Math.max(1, Math.round(width * s)),
+    h = Math.max(1, Math.round(height * s));
   const ctx = createCanvas(w, h).getContext('2d');
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = 'high';

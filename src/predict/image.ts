@@ -13,7 +13,6 @@ export interface GrayImage {
   data: Float32Array;
 }
 
-
 /**
  * RGBA bytes (as from canvas `getImageData`: not premultiplied) → luminance. Transparent pixels are
  * composited over white, because a transparent background in a drawing app is the paper.
@@ -31,7 +30,10 @@ export function grayFromRgba(rgba: Uint8ClampedArray | Uint8Array, width: number
   }
   const data = new Float32Array(width * height);
   for (let i = 0; i < data.length; i++) {
-    const r = rgba[4 * i], g = rgba[4 * i + 1], b = rgba[4 * i + 2], a = rgba[4 * i + 3] / 255;
+    const r = rgba[4 * i],
+      g = rgba[4 * i + 1],
+      b = rgba[4 * i + 2],
+      a = rgba[4 * i + 3] / 255;
     const y = (0.299 * r + 0.587 * g + 0.114 * b) / 255; // ITU-R BT.601 luma, as PIL's convert('L')
     data[i] = a * y + (1 - a); // "over" white paper
   }
@@ -66,12 +68,7 @@ export function invert(img: GrayImage): GrayImage {
  * is left below `threshold`. Returns null when the strongest ink is within `minContrast` of the background:
  * there is nothing to stretch, and stretching noise would invent a digit.
  */
-export function normalizeInk(
-  img: GrayImage,
-  background: number,
-  threshold: number,
-  minContrast: number,
-): GrayImage | null {
+export function normalizeInk(img: GrayImage, background: number, threshold: number, minContrast: number): GrayImage | null {
   let max = -Infinity;
   for (let i = 0; i < img.data.length; i++) if (img.data[i] > max) max = img.data[i];
   const range = max - background;
@@ -95,7 +92,10 @@ export interface Box {
 /** Smallest rectangle holding every pixel > 0, or null when there is none. */
 export function inkBBox(img: GrayImage): Box | null {
   const { width: w, height: h, data } = img;
-  let x0 = w, y0 = h, x1 = -1, y1 = -1;
+  let x0 = w,
+    y0 = h,
+    x1 = -1,
+    y1 = -1;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       if (data[y * w + x] > 0) {
@@ -134,8 +134,10 @@ function areaWeights(inSize: number, outSize: number): { index: number[]; weight
   const s = inSize / outSize;
   const cells: { index: number[]; weight: number[] }[] = [];
   for (let o = 0; o < outSize; o++) {
-    const lo = o * s, hi = (o + 1) * s;
-    const index: number[] = [], weight: number[] = [];
+    const lo = o * s,
+      hi = (o + 1) * s;
+    const index: number[] = [],
+      weight: number[] = [];
     for (let i = Math.floor(lo); i < Math.min(Math.ceil(hi), inSize); i++) {
       const overlap = Math.min(hi, i + 1) - Math.max(lo, i);
       if (overlap > 1e-9) {
@@ -169,7 +171,8 @@ export function resizeArea(img: GrayImage, width: number, height: number): GrayI
   for (let oy = 0; oy < height; oy++) {
     const { index, weight } = rows[oy];
     for (let k = 0; k < index.length; k++) {
-      const w = weight[k], from = index[k] * width;
+      const w = weight[k],
+        from = index[k] * width;
       for (let x = 0; x < width; x++) data[oy * width + x] += w * tmp[from + x];
     }
   }
@@ -187,7 +190,9 @@ export function scaleToMax(img: GrayImage): GrayImage {
 
 /** Intensity-weighted mean pixel position, in pixel indices (pixel (0,0) is at 0,0), or null when all zero. */
 export function centerOfMass(img: GrayImage): { x: number; y: number } | null {
-  let mass = 0, mx = 0, my = 0;
+  let mass = 0,
+    mx = 0,
+    my = 0;
   for (let y = 0; y < img.height; y++) {
     for (let x = 0; x < img.width; x++) {
       const v = img.data[y * img.width + x];
@@ -225,4 +230,3 @@ export function shift(img: GrayImage, size: number, dx: number, dy: number): Gra
   }
   return { width: size, height: size, data };
 }
-

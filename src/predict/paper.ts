@@ -39,7 +39,9 @@ export function quantile(values: Float32Array, q: number): number {
  * 99th percentiles stand for the extremes, ignoring specks). Grey paper under dim light is still paper.
  */
 export function isDarkInk(values: Float32Array): boolean {
-  const lo = quantile(values, 0.01), mid = quantile(values, 0.5), hi = quantile(values, 0.99);
+  const lo = quantile(values, 0.01),
+    mid = quantile(values, 0.5),
+    hi = quantile(values, 0.99);
   return hi - mid < mid - lo;
 }
 
@@ -66,7 +68,8 @@ export function median(values: Float32Array): number {
  */
 export function estimateBackground(img: GrayImage, cell: number, darkInk: boolean): GrayImage {
   const { width: w, height: h, data } = img;
-  const gw = Math.max(1, Math.ceil(w / cell)), gh = Math.max(1, Math.ceil(h / cell));
+  const gw = Math.max(1, Math.ceil(w / cell)),
+    gh = Math.max(1, Math.ceil(h / cell));
   let grid = new Float32Array(gw * gh);
   const hist = new Uint32Array(64);
   for (let gy = 0; gy < gh; gy++) {
@@ -81,7 +84,8 @@ export function estimateBackground(img: GrayImage, cell: number, darkInk: boolea
       }
       // 90th percentile for dark ink (the paper is the bright majority), 10th for light ink
       const target = darkInk ? 0.9 * n : 0.1 * n;
-      let seen = 0, b = 0;
+      let seen = 0,
+        b = 0;
       for (; b < 63; b++) {
         seen += hist[b];
         if (seen >= target) break;
@@ -94,10 +98,12 @@ export function estimateBackground(img: GrayImage, cell: number, darkInk: boolea
     const next = new Float32Array(grid.length);
     for (let gy = 0; gy < gh; gy++) {
       for (let gx = 0; gx < gw; gx++) {
-        let acc = pass === 'mean' ? 0 : grid[gy * gw + gx], n = 0;
+        let acc = pass === 'mean' ? 0 : grid[gy * gw + gx],
+          n = 0;
         for (let dy = -1; dy <= 1; dy++) {
           for (let dx = -1; dx <= 1; dx++) {
-            const yy = gy + dy, xx = gx + dx;
+            const yy = gy + dy,
+              xx = gx + dx;
             if (yy < 0 || yy >= gh || xx < 0 || xx >= gw) continue;
             const v = grid[yy * gw + xx];
             acc = pass === 'mean' ? acc + v : pick(acc, v);
@@ -111,13 +117,16 @@ export function estimateBackground(img: GrayImage, cell: number, darkInk: boolea
   }
   const out = new Float32Array(w * h);
   for (let y = 0; y < h; y++) {
-    const fy = Math.min(Math.max((y + 0.5) / cell - 0.5, 0), gh - 1), y0 = Math.min(Math.floor(fy), Math.max(gh - 2, 0));
-    const y1 = Math.min(y0 + 1, gh - 1), ay = fy - y0;
+    const fy = Math.min(Math.max((y + 0.5) / cell - 0.5, 0), gh - 1),
+      y0 = Math.min(Math.floor(fy), Math.max(gh - 2, 0));
+    const y1 = Math.min(y0 + 1, gh - 1),
+      ay = fy - y0;
     for (let x = 0; x < w; x++) {
-      const fx = Math.min(Math.max((x + 0.5) / cell - 0.5, 0), gw - 1), x0 = Math.min(Math.floor(fx), Math.max(gw - 2, 0));
-      const x1 = Math.min(x0 + 1, gw - 1), ax = fx - x0;
-      out[y * w + x] =
-        (1 - ay) * ((1 - ax) * grid[y0 * gw + x0] + ax * grid[y0 * gw + x1]) + ay * ((1 - ax) * grid[y1 * gw + x0] + ax * grid[y1 * gw + x1]);
+      const fx = Math.min(Math.max((x + 0.5) / cell - 0.5, 0), gw - 1),
+        x0 = Math.min(Math.floor(fx), Math.max(gw - 2, 0));
+      const x1 = Math.min(x0 + 1, gw - 1),
+        ax = fx - x0;
+      out[y * w + x] = (1 - ay) * ((1 - ax) * grid[y0 * gw + x0] + ax * grid[y0 * gw + x1]) + ay * ((1 - ax) * grid[y1 * gw + x0] + ax * grid[y1 * gw + x1]);
     }
   }
   return { width: w, height: h, data: out };
@@ -132,7 +141,8 @@ export function estimateBackground(img: GrayImage, cell: number, darkInk: boolea
 export function inkContrast(img: GrayImage, background: GrayImage, darkInk: boolean): GrayImage {
   const data = new Float32Array(img.data.length);
   for (let i = 0; i < data.length; i++) {
-    const v = img.data[i], b = background.data[i];
+    const v = img.data[i],
+      b = background.data[i];
     const ink = darkInk ? 1 - v / Math.max(b, 0.04) : (v - b) / Math.max(1 - b, 0.04);
     data[i] = ink < 0 ? 0 : ink > 1 ? 1 : ink;
   }
@@ -150,13 +160,17 @@ export function otsu(img: GrayImage, bins = 256): number {
   const total = img.data.length;
   let sumAll = 0;
   for (let b = 0; b < bins; b++) sumAll += b * hist[b];
-  let w0 = 0, sum0 = 0, best = 0, bestB = 0;
+  let w0 = 0,
+    sum0 = 0,
+    best = 0,
+    bestB = 0;
   for (let b = 0; b < bins - 1; b++) {
     w0 += hist[b];
     sum0 += b * hist[b];
     const w1 = total - w0;
     if (w0 === 0 || w1 === 0) continue;
-    const m0 = sum0 / w0, m1 = (sumAll - sum0) / w1;
+    const m0 = sum0 / w0,
+      m1 = (sumAll - sum0) / w1;
     const between = w0 * w1 * (m0 - m1) ** 2;
     if (between > best) {
       best = between;
@@ -189,36 +203,62 @@ export function removeLines(mask: Mask, reach: number): number {
   const { labels, list } = components(mask);
   let removed = 0;
   for (const c of list) {
-    const cw = c.x1 - c.x0 + 1, ch = c.y1 - c.y0 + 1;
+    const cw = c.x1 - c.x0 + 1,
+      ch = c.y1 - c.y0 + 1;
     for (const horizontal of [true, false]) {
-      const along = horizontal ? cw : ch, across = horizontal ? ch : cw, W = horizontal ? w : h, H = horizontal ? h : w;
+      const along = horizontal ? cw : ch,
+        across = horizontal ? ch : cw,
+        W = horizontal ? w : h,
+        H = horizontal ? h : w;
       if (along < 0.8 * W || across > 0.3 * H) continue;
       // u runs along the line, v across it
       const at = (u: number, v: number) => (horizontal ? v * w + u : u * w + v);
-      const u0 = horizontal ? c.x0 : c.y0, v0 = horizontal ? c.y0 : c.x0, v1 = horizontal ? c.y1 : c.x1;
-      const count = new Float64Array(along), mean = new Float64Array(along);
+      const u0 = horizontal ? c.x0 : c.y0,
+        v0 = horizontal ? c.y0 : c.x0,
+        v1 = horizontal ? c.y1 : c.x1;
+      const count = new Float64Array(along),
+        mean = new Float64Array(along);
       for (let k = 0; k < along; k++) {
-        let n = 0, sv = 0;
-        for (let v = v0; v <= v1; v++) if (labels[at(u0 + k, v)] === c.label + 1) { n++; sv += v; }
+        let n = 0,
+          sv = 0;
+        for (let v = v0; v <= v1; v++)
+          if (labels[at(u0 + k, v)] === c.label + 1) {
+            n++;
+            sv += v;
+          }
         count[k] = n;
         mean[k] = n > 0 ? sv / n : NaN;
       }
-      const sorted = Array.from(count).filter((n) => n > 0).sort((x, y) => x - y);
+      const sorted = Array.from(count)
+        .filter((n) => n > 0)
+        .sort((x, y) => x - y);
       if (sorted.length === 0) continue;
       const thickness = sorted[sorted.length >> 1];
-      let n = 0, su = 0, sv = 0, suu = 0, suv = 0;
+      let n = 0,
+        su = 0,
+        sv = 0,
+        suu = 0,
+        suv = 0;
       for (let k = 0; k < along; k++) {
         if (count[k] === 0 || count[k] > 1.5 * thickness + 1) continue;
-        n++; su += k; sv += mean[k]; suu += k * k; suv += k * mean[k];
+        n++;
+        su += k;
+        sv += mean[k];
+        suu += k * k;
+        suv += k * mean[k];
       }
       if (n < 0.5 * along) continue; // not mostly a thin band: not a line
       const slope = n * suu - su * su === 0 ? 0 : (n * suv - su * sv) / (n * suu - su * su);
-      const icept = (sv - slope * su) / n, half = thickness / 2 + 1;
+      const icept = (sv - slope * su) / n,
+        half = thickness / 2 + 1;
       const ink = (u: number, v: number) => v >= 0 && v < H && data[at(u, v)] === 1;
       for (let k = 0; k < along; k++) {
-        const u = u0 + k, centre = icept + slope * k;
-        const lo = Math.ceil(centre - half), hi = Math.floor(centre + half);
-        let above = false, below = false;
+        const u = u0 + k,
+          centre = icept + slope * k;
+        const lo = Math.ceil(centre - half),
+          hi = Math.floor(centre + half);
+        let above = false,
+          below = false;
         for (let r = 1; r <= reach; r++) {
           if (ink(u, lo - r)) above = true;
           if (ink(u, hi + r)) below = true;
@@ -261,7 +301,9 @@ export function components(mask: Mask): { labels: Int32Array; list: Component[] 
     stack[top++] = start;
     labels[start] = c.label + 1;
     while (top > 0) {
-      const i = stack[--top], x = i % w, y = (i - x) / w;
+      const i = stack[--top],
+        x = i % w,
+        y = (i - x) / w;
       c.area++;
       if (x < c.x0) c.x0 = x;
       if (x > c.x1) c.x1 = x;
@@ -298,7 +340,8 @@ export function components(mask: Mask): { labels: Int32Array; list: Component[] 
  */
 export function strokeWidth(mask: Mask): number {
   const { width: w, height: h, data } = mask;
-  let area = 0, perimeter = 0;
+  let area = 0,
+    perimeter = 0;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       if (data[y * w + x] === 0) continue;
@@ -328,7 +371,8 @@ export function morph(mask: Mask, r: number, grow: boolean): Mask {
         for (let dy = -1; dy <= 1; dy++) {
           for (let dx = -1; dx <= 1; dx++) {
             if ((dx === 0 && dy === 0) || (!square && dx !== 0 && dy !== 0)) continue;
-            const yy = y + dy, xx = x + dx;
+            const yy = y + dy,
+              xx = x + dx;
             const u = yy < 0 || yy >= h || xx < 0 || xx >= w ? 0 : src[yy * w + xx];
             v = grow ? v | u : v & u;
           }

@@ -16,7 +16,19 @@
  *   8 MNIST       crop, 20x20 box (area average), centre of mass at the centre of 28x28
  */
 import { centerOfMass, centeringOffset, crop, fitInBox, inkBBox, resizeArea, scaleToMax, shift, type Box, type GrayImage } from './image.ts';
-import { binarize, components, estimateBackground, inkContrast, isDarkInk, otsu, quantile, removeLines, strokeWidth, type Component, type Mask } from './paper.ts';
+import {
+  binarize,
+  components,
+  estimateBackground,
+  inkContrast,
+  isDarkInk,
+  otsu,
+  quantile,
+  removeLines,
+  strokeWidth,
+  type Component,
+  type Mask,
+} from './paper.ts';
 
 /** What the classifier sees, and how the picture was read. */
 export interface MnistDigit {
@@ -153,8 +165,10 @@ export function toMnist(picture: GrayImage, config: Partial<PreprocessConfig> = 
   // everything from here on runs on the digit's area only
   const near = within(crop01(keep, area), Math.max(1, Math.round(Math.max(bbox.width, bbox.height) / 40)));
   const grown = crop01(hysteresis(keep, smooth, Math.min(threshold / 3, cfg.threshold)), area);
-  const kept = crop01(keep, area), local = crop(ink, area);
-  const inside: number[] = [], around: number[] = [];
+  const kept = crop01(keep, area),
+    local = crop(ink, area);
+  const inside: number[] = [],
+    around: number[] = [];
   for (let i = 0; i < local.data.length; i++) {
     if (kept.data[i]) inside.push(local.data[i]);
     else if (!near.data[i]) around.push(local.data[i]);
@@ -177,7 +191,8 @@ export function toMnist(picture: GrayImage, config: Partial<PreprocessConfig> = 
   // 7 stroke width: at a fixed scale of STROKE_SCALE pixels per pixel of the 20x20 box, so that one pass of
   // dilation or erosion changes the width by 2/STROKE_SCALE box pixels whatever the picture's size
   // (small digits are enlarged by a whole factor, which replicates pixels and so changes nothing downstream)
-  const longSide = Math.max(bbox.width, bbox.height), target = STROKE_SCALE * cfg.box;
+  const longSide = Math.max(bbox.width, bbox.height),
+    target = STROKE_SCALE * cfg.box;
   const s7 = longSide < target ? Math.ceil(target / longSide) : target / longSide;
   digit = resizeArea(digit, Math.max(1, Math.round(digit.width * s7)), Math.max(1, Math.round(digit.height * s7)));
   const perBox = (longSide * s7) / cfg.box; // pixels of `digit` per pixel of the 20x20 box
@@ -230,7 +245,9 @@ function pickDigit(mask: Mask, diagnostics: Diagnostics, warnings: string[]): { 
   const candidates = inside.length > 0 ? inside : big;
   if (candidates.length === 0) return null;
   const main = candidates.reduce((a, b) => (b.area > a.area ? b : a));
-  const mh = main.y1 - main.y0 + 1, mw = main.x1 - main.x0 + 1, reach = 0.5 * Math.max(mh, mw);
+  const mh = main.y1 - main.y0 + 1,
+    mw = main.x1 - main.x0 + 1,
+    reach = 0.5 * Math.max(mh, mw);
   const kept: Component[] = [main];
   let sideBySide = 0;
   for (const c of candidates) {
@@ -244,21 +261,22 @@ function pickDigit(mask: Mask, diagnostics: Diagnostics, warnings: string[]): { 
       sideBySide++;
       if (-xOverlap > 0.25 * mh) continue;
     }
-    const gapX = Math.max(main.x0 - c.x1, c.x0 - main.x1, 0), gapY = Math.max(main.y0 - c.y1, c.y0 - main.y1, 0);
+    const gapX = Math.max(main.x0 - c.x1, c.x0 - main.x1, 0),
+      gapY = Math.max(main.y0 - c.y1, c.y0 - main.y1, 0);
     if (c.area >= 0.03 * main.area && Math.max(gapX, gapY) <= reach) kept.push(c);
   }
   diagnostics.components.kept = kept.length;
   diagnostics.components.sideBySide = sideBySide;
   if (sideBySide > 0) {
-    warnings.push(
-      `the picture seems to hold ${sideBySide + 1} digits side by side; only the largest was classified, ` +
-        'so crop the picture to one digit',
-    );
+    warnings.push(`the picture seems to hold ${sideBySide + 1} digits side by side; only the largest was classified, ` + 'so crop the picture to one digit');
   }
   const keepLabel = new Uint8Array(list.length + 1);
   for (const c of kept) keepLabel[c.label + 1] = 1;
   const keep: Mask = { width: mask.width, height: mask.height, data: new Uint8Array(total) };
-  let x0 = mask.width, y0 = mask.height, x1 = 0, y1 = 0;
+  let x0 = mask.width,
+    y0 = mask.height,
+    x1 = 0,
+    y1 = 0;
   for (const c of kept) {
     x0 = Math.min(x0, c.x0);
     y0 = Math.min(y0, c.y0);
@@ -272,7 +290,8 @@ function pickDigit(mask: Mask, diagnostics: Diagnostics, warnings: string[]): { 
 /** 3x3 mean (separable), edges replicated: sensor noise σ drops to σ/3 while strokes ≥ 3 px keep their level. */
 function box3(img: GrayImage): GrayImage {
   const { width: w, height: h, data } = img;
-  const tmp = new Float32Array(data.length), out = new Float32Array(data.length);
+  const tmp = new Float32Array(data.length),
+    out = new Float32Array(data.length);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const i = y * w + x;
@@ -293,14 +312,16 @@ function greyMorph(img: GrayImage, r: number, grow: boolean): GrayImage {
   const { width: w, height: h } = img;
   let src = img.data;
   for (let pass = 0; pass < r; pass++) {
-    const square = pass % 2 === 0, out = new Float32Array(src.length);
+    const square = pass % 2 === 0,
+      out = new Float32Array(src.length);
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         let v = src[y * w + x];
         for (let dy = -1; dy <= 1; dy++) {
           for (let dx = -1; dx <= 1; dx++) {
             if ((dx === 0 && dy === 0) || (!square && dx !== 0 && dy !== 0)) continue;
-            const yy = y + dy, xx = x + dx;
+            const yy = y + dy,
+              xx = x + dx;
             const u = yy < 0 || yy >= h || xx < 0 || xx >= w ? 0 : src[yy * w + xx];
             v = grow ? (u > v ? u : v) : u < v ? u : v;
           }
@@ -361,10 +382,13 @@ function hysteresis(seed: Mask, img: GrayImage, low: number): Mask {
   let top = 0;
   for (let i = 0; i < out.length; i++) if (out[i]) stack[top++] = i;
   while (top > 0) {
-    const i = stack[--top], x = i % w, y = (i - x) / w;
+    const i = stack[--top],
+      x = i % w,
+      y = (i - x) / w;
     for (let dy = -1; dy <= 1; dy++) {
       for (let dx = -1; dx <= 1; dx++) {
-        const yy = y + dy, xx = x + dx;
+        const yy = y + dy,
+          xx = x + dx;
         if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
         const j = yy * w + xx;
         if (!out[j] && img.data[j] >= low) {
@@ -386,4 +410,9 @@ function crop01(mask: Mask, box: Box): Mask {
   return { width: box.width, height: box.height, data };
 }
 
-const scaleBox = (b: Box, s: number): Box => ({ x: Math.round(b.x * s), y: Math.round(b.y * s), width: Math.round(b.width * s), height: Math.round(b.height * s) });
+const scaleBox = (b: Box, s: number): Box => ({
+  x: Math.round(b.x * s),
+  y: Math.round(b.y * s),
+  width: Math.round(b.width * s),
+  height: Math.round(b.height * s),
+});

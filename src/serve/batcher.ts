@@ -108,9 +108,16 @@ export class PredictBatcher implements Predictor {
     this.running += 1;
     const t0 = performance.now();
     try {
-      const values = await runner.run(group.flatMap((j) => j.images), count);
+      const values = await runner.run(
+        group.flatMap((j) => j.images),
+        count,
+      );
       const share = (performance.now() - t0) / count;
-      const all = answers(values, count, group.flatMap((j) => j.ms.map((m) => m + share + (t0 - j.queued))));
+      const all = answers(
+        values,
+        count,
+        group.flatMap((j) => j.ms.map((m) => m + share + (t0 - j.queued))),
+      );
       let k = 0;
       for (const job of group) {
         job.resolve(all.slice(k, k + job.images.length));

@@ -6,7 +6,6 @@
  */
 import { ApiError, LIMITS, PIXEL_COUNT, type MnistSplit } from './schema.ts';
 
-
 /** A checked input: pixels ready for the network, or image bytes still to decode (base64 checked). */
 export type CheckedInput = { pixels: Float32Array } | { base64: string };
 
@@ -18,10 +17,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 /** Checks a JSON body of /api/predict or /api/activations; throws ApiError naming the first problem. */
 export function checkPredictRequest(body: unknown, batchLimit: number): CheckedRequest {
   if (!isObject(body)) {
-    throw new ApiError(
-      'BAD_REQUEST',
-      `expected a JSON object {"pixels": [...]}, {"image": "..."} or {"batch": [...]}, got ${describe(body)}`,
-    );
+    throw new ApiError('BAD_REQUEST', `expected a JSON object {"pixels": [...]}, {"image": "..."} or {"batch": [...]}, got ${describe(body)}`);
   }
   if ('batch' in body) {
     if ('pixels' in body || 'image' in body) {
@@ -46,7 +42,8 @@ function checkInput(value: unknown, where: string): CheckedInput {
   if (!isObject(value)) {
     throw new ApiError('BAD_REQUEST', `${where || 'the body'} must be an object {"pixels": [...]} or {"image": "..."}, got ${describe(value)}`);
   }
-  const hasPixels = 'pixels' in value, hasImage = 'image' in value;
+  const hasPixels = 'pixels' in value,
+    hasImage = 'image' in value;
   if (hasPixels && hasImage) throw new ApiError('INPUT_AMBIGUOUS', `${where || 'the body'} has both "pixels" and "image"; send one`);
   if (hasPixels) return { pixels: checkPixels(value.pixels, at('pixels')) };
   if (hasImage) return { base64: checkBase64(value.image, at('image')) };
@@ -54,7 +51,12 @@ function checkInput(value: unknown, where: string): CheckedInput {
   throw new ApiError(
     'INPUT_MISSING',
     `${where || 'the body'} has no "pixels" (784 numbers in 0..1) or "image" (base64 PNG/JPEG)` +
-      (keys.length ? `; it has ${keys.slice(0, 5).map((k) => JSON.stringify(k)).join(', ')}` : ''),
+      (keys.length
+        ? `; it has ${keys
+            .slice(0, 5)
+            .map((k) => JSON.stringify(k))
+            .join(', ')}`
+        : ''),
   );
 }
 
@@ -64,10 +66,7 @@ export function checkPixels(value: unknown, where = 'pixels'): Float32Array {
     throw new ApiError('PIXELS_LENGTH', `"${where}" must be an array of ${PIXEL_COUNT} numbers, got ${describe(value)}`);
   }
   if (value.length !== PIXEL_COUNT) {
-    throw new ApiError(
-      'PIXELS_LENGTH',
-      `"${where}" has ${value.length} values, expected ${PIXEL_COUNT} (a 28x28 image, row by row)`,
-    );
+    throw new ApiError('PIXELS_LENGTH', `"${where}" has ${value.length} values, expected ${PIXEL_COUNT} (a 28x28 image, row by row)`);
   }
   const out = new Float32Array(PIXEL_COUNT);
   for (let i = 0; i < PIXEL_COUNT; i++) {
@@ -76,10 +75,7 @@ export function checkPixels(value: unknown, where = 'pixels'): Float32Array {
       throw new ApiError('PIXELS_NOT_NUMBER', `"${where}[${i}]" is ${describe(v)}, not a number; send numbers in 0..1`);
     }
     if (v < 0 || v > 1) {
-      throw new ApiError(
-        'PIXELS_RANGE',
-        `"${where}[${i}]" is ${v}, outside 0..1` + (v > 1 && v <= 255 ? '; divide 0..255 pixel values by 255' : ''),
-      );
+      throw new ApiError('PIXELS_RANGE', `"${where}[${i}]" is ${v}, outside 0..1` + (v > 1 && v <= 255 ? '; divide 0..255 pixel values by 255' : ''));
     }
     out[i] = v;
   }
@@ -108,7 +104,8 @@ export function checkBase64(value: unknown, where = 'image'): string {
     const bad = /[^A-Za-z0-9+/=_-]/.exec(s);
     throw new ApiError(
       'IMAGE_BASE64',
-      `"${where}" is not valid base64` + (bad ? ` (character ${JSON.stringify(bad[0])} at ${bad.index})` : ' (bad length or padding)') +
+      `"${where}" is not valid base64` +
+        (bad ? ` (character ${JSON.stringify(bad[0])} at ${bad.index})` : ' (bad length or padding)') +
         '; encode the file bytes with base64 (e.g. `base64 -w0 digit.png`)',
     );
   }
@@ -145,4 +142,3 @@ function describe(v: unknown): string {
   if (typeof v === 'object') return 'an object';
   return `${typeof v} ${String(v)}`;
 }
-

@@ -87,4 +87,3 @@ function errorStatus(err: FastifyError, body: ApiErrorBody): number {
   if (err instanceof ConvlabError || FRAMEWORK_CODES[err.code] !== undefined) return ERROR_STATUS[body.error.code];
   return typeof err.statusCode === 'number' ? err.statusCode : ERROR_STATUS[body.error.code];
 }
-

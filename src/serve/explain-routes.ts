@@ -58,14 +58,17 @@ export async function explainRoutes(app: FastifyInstance, options: ExplainOption
   };
 
   async function scanTestSet(): Promise<Scan> {
-    const data = recorded === 'mnist' ? { ...(await loadMnist(options.mnistDir)), classNames: undefined, name: 'mnist' } : await loadDataset(parseDatasetSpec(recorded));
+    const data =
+      recorded === 'mnist' ? { ...(await loadMnist(options.mnistDir)), classNames: undefined, name: 'mnist' } : await loadDataset(parseDatasetSpec(recorded));
     const test = data.test;
     const { height, width, channels } = net.input;
     const size = height * width * channels;
     const probabilities = new Float32Array(test.count * classes);
     for (let start = 0; start < test.count; start += 500) {
       const n = Math.min(500, test.count - start);
-      const p = tf.tidy(() => tf.softmax(forward(net, model.params, tf.tensor4d(test.images.subarray(start * size, (start + n) * size), [n, height, width, channels]))));
+      const p = tf.tidy(() =>
+        tf.softmax(forward(net, model.params, tf.tensor4d(test.images.subarray(start * size, (start + n) * size), [n, height, width, channels]))),
+      );
       probabilities.set(p.dataSync() as Float32Array, start * classes);
       p.dispose();
       await new Promise((resolve) => setImmediate(resolve)); // let other requests in between batches
@@ -112,38 +115,51 @@ export async function explainRoutes(app: FastifyInstance, options: ExplainOption
     };
   });
 
-  app.get('/api/explain/errors', { schema: { summary: 'Misclassified test images of one confusion cell (?true=T&predicted=P&limit=N)' } }, async (request): Promise<ErrorCell> => {
-    const query = (request.query ?? {}) as Record<string, unknown>;
-    const int = (name: string, max: number, fallback?: number): number => {
-      const raw = query[name];
-      if (raw === undefined && fallback !== undefined) return fallback;
-      const v = Number(raw);
-      if (typeof raw !== 'string' || !/^\d+$/.test(raw) || v > max) {
-        throw new ApiError('BAD_REQUEST', `query "${name}" must be a whole number from 0 to ${max}, got ${raw === undefined ? 'nothing' : JSON.stringify(raw)}; e.g. /api/explain/errors?true=3&predicted=5`);
+  app.get(
+    '/api/explain/errors',
+    { schema: { summary: 'Misclassified test images of one confusion cell (?true=T&predicted=P&limit=N)' } },
+    async (request): Promise<ErrorCell> => {
+      const query = (request.query ?? {}) as Record<string, unknown>;
+      const int = (name: string, max: number, fallback?: number): number => {
+        const raw = query[name];
+        if (raw === undefined && fallback !== undefined) return fallback;
+        const v = Number(raw);
+        if (typeof raw !== 'string' || !/^\d+$/.test(raw) || v > max) {
+          throw new ApiError(
+            'BAD_REQUEST',
+            `query "${name}" must be a whole number from 0 to ${max}, got ${raw === undefined ? 'nothing' : JSON.stringify(raw)}; e.g. /api/explain/errors?true=3&predicted=5`,
+          );
+        }
+        return v;
+      };
+      const t = int('true', classes - 1),
+        p = int('predicted', classes - 1),
+        limit = int('limit', MAX_LIMIT, 48);
+      const s = await scan();
+      const images: TestImage[] = [];
+      let count = 0;
+      for (let i = 0; i < s.test.count; i++) {
+        if (s.test.labels[i] !== t || s.predicted[i] !== p) continue;
+        if (count++ < limit) images.push(image(s, i));
       }
-      return v;
-    };
-    const t = int('true', classes - 1), p = int('predicted', classes - 1), limit = int('limit', MAX_LIMIT, 48);
-    const s = await scan();
-    const images: TestImage[] = [];
-    let count = 0;
-    for (let i = 0; i < s.test.count; i++) {
-      if (s.test.labels[i] !== t || s.predicted[i] !== p) continue;
-      if (count++ < limit) images.push(image(s, i));
-    }
-    return { true: t, predicted: p, count, images };
-  });
+      return { true: t, predicted: p, count, images };
+    },
+  );
 
   let embedding: Promise<EmbeddingFile> | undefined;
-  app.get('/api/explain/embedding', { schema: { summary: 'The UMAP map of the last hidden layer for 2,000 test images' } }, async (_request, reply): Promise<EmbeddingFile> => {
-    embedding ??= scan()
-      .then((s) => loadOrFitEmbedding(model.dir, net, model.params, s.test, { cacheDir: options.cacheDir, log: options.log }))
-      .then((r) => r.file)
-      .catch((err) => {
-        embedding = undefined;
-        throw err;
-      });
-    void reply.header('cache-control', 'no-cache');
-    return embedding;
-  });
+  app.get(
+    '/api/explain/embedding',
+    { schema: { summary: 'The UMAP map of the last hidden layer for 2,000 test images' } },
+    async (_request, reply): Promise<EmbeddingFile> => {
+      embedding ??= scan()
+        .then((s) => loadOrFitEmbedding(model.dir, net, model.params, s.test, { cacheDir: options.cacheDir, log: options.log }))
+        .then((r) => r.file)
+        .catch((err) => {
+          embedding = undefined;
+          throw err;
+        });
+      void reply.header('cache-control', 'no-cache');
+      return embedding;
+    },
+  );
 }

@@ -42,7 +42,11 @@ export function predict(net: NetworkConfig, params: Params, images: Float32Array
   const t0 = performance.now();
   const values = softmaxOf(net, params, images);
   const share = (performance.now() - t0) / images.length;
-  return answers(values, images.length, ms.map((m) => m + share));
+  return answers(
+    values,
+    images.length,
+    ms.map((m) => m + share),
+  );
 }
 
 /** softmax(forward(images)) as one flat array [B × classes], in this thread. */

@@ -31,7 +31,10 @@ export async function onnxRoute(app: FastifyInstance, options: OnnxRouteOptions)
     const query = (request.query ?? {}) as Record<string, unknown>;
     const layout = query.layout ?? DEFAULT_LAYOUT;
     if (typeof layout !== 'string' || !(onnxLayouts as readonly string[]).includes(layout)) {
-      throw new ApiError('BAD_REQUEST', `layout=${String(layout)}: expected ${onnxLayouts.join(' or ')} (the input's dimension order; default ${DEFAULT_LAYOUT})`);
+      throw new ApiError(
+        'BAD_REQUEST',
+        `layout=${String(layout)}: expected ${onnxLayouts.join(' or ')} (the input's dimension order; default ${DEFAULT_LAYOUT})`,
+      );
     }
     let bytes = cache.get(layout as OnnxLayout);
     if (bytes === undefined) {
@@ -40,10 +43,7 @@ export async function onnxRoute(app: FastifyInstance, options: OnnxRouteOptions)
       cache.set(layout as OnnxLayout, bytes);
     }
     const name = layout === DEFAULT_LAYOUT ? 'model.onnx' : `model-${layout}.onnx`;
-    void reply
-      .type(ONNX_MEDIA_TYPE)
-      .header('content-disposition', `attachment; filename="${name}"`)
-      .header('cache-control', 'no-cache');
+    void reply.type(ONNX_MEDIA_TYPE).header('content-disposition', `attachment; filename="${name}"`).header('cache-control', 'no-cache');
     return bytes;
   });
 }

@@ -178,8 +178,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
 function inputBody(batchLimit: number) {
   return {
     description:
-      `one input, or {"batch": [...]} of up to ${batchLimit}; or a multipart upload of one image file; ` +
-      'or the raw bytes as image/png or image/jpeg',
+      `one input, or {"batch": [...]} of up to ${batchLimit}; or a multipart upload of one image file; ` + 'or the raw bytes as image/png or image/jpeg',
     content: {
       'application/json': {
         schema: {

@@ -41,7 +41,6 @@ export const explainers: Explainers = {
   },
 };
 
-
 export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { model } = ctx;
   const started = performance.now();
@@ -112,12 +111,16 @@ export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): P
   let openapi: Record<string, unknown> | undefined;
   app.get('/api/openapi.json', { schema: routeSchemas['GET /api/openapi.json'] }, async () => (openapi ??= openApiDocument(app)));
 
-  app.get('/healthz', { schema: routeSchemas['GET /healthz'] }, async (): Promise<Health> => ({
-    status: 'ok',
-    uptimeSeconds: Math.round((performance.now() - started) / 100) / 10,
-    backend: ctx.backend,
-    tensors: tf.memory().numTensors,
-  }));
+  app.get(
+    '/healthz',
+    { schema: routeSchemas['GET /healthz'] },
+    async (): Promise<Health> => ({
+      status: 'ok',
+      uptimeSeconds: Math.round((performance.now() - started) / 100) / 10,
+      backend: ctx.backend,
+      tensors: tf.memory().numTensors,
+    }),
+  );
 
   app.get('/readyz', { schema: routeSchemas['GET /readyz'] }, async (_request, reply): Promise<Ready> => {
     const reason = ctx.notReady();
@@ -155,7 +158,11 @@ async function readInputs(request: FastifyRequest, batchLimit: number): Promise<
     } catch (err) {
       // the parser's own errors (no boundary, cut-off body) carry no HTTP status: they are the client's
       if (err instanceof ApiError || typeof (err as { statusCode?: unknown })?.statusCode === 'number') throw err;
-      throw new ApiError('BAD_REQUEST', `malformed multipart body (${(err as Error)?.message ?? err}); upload the image as a file field (curl -F file=@digit.png)`, { cause: err });
+      throw new ApiError(
+        'BAD_REQUEST',
+        `malformed multipart body (${(err as Error)?.message ?? err}); upload the image as a file field (curl -F file=@digit.png)`,
+        { cause: err },
+      );
     }
     if (image === undefined) {
       throw new ApiError('MULTIPART_NO_FILE', 'the multipart body has no file; upload the image as a file field (curl -F file=@digit.png)');

@@ -186,4 +186,3 @@ export class ApiError extends ConvlabError {
 export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERROR_STATUS, code);
 }
-

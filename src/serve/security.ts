@@ -56,7 +56,9 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
       : [400, 'Bad Request', { error: { code: 'BAD_REQUEST', message: 'the request is not valid HTTP' } }];
   const json = JSON.stringify(body);
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${text}\r\nContent-Length: ${Buffer.byteLength(json)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${json}`);
+    socket.write(
+      `HTTP/1.1 ${status} ${text}\r\nContent-Length: ${Buffer.byteLength(json)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${json}`,
+    );
   }
   socket.destroy();
 }
@@ -120,7 +122,9 @@ export async function registerSecurity(app: FastifyInstance, options: SecurityOp
         void reply.header('www-authenticate', 'Bearer realm="convlab"');
         throw new ApiError(
           'UNAUTHORIZED',
-          header ? 'the bearer token is wrong; send the one in the server\'s --token-file' : 'this server needs a token: send `Authorization: Bearer TOKEN` (the one in its --token-file)',
+          header
+            ? "the bearer token is wrong; send the one in the server's --token-file"
+            : 'this server needs a token: send `Authorization: Bearer TOKEN` (the one in its --token-file)',
         );
       }
     });

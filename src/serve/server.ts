@@ -118,7 +118,9 @@ export async function buildServer(options: ServerOptions): Promise<ConvlabServer
   // --- bodies: JSON (built in), multipart uploads, and raw image bytes
   await app.register(multipart, { limits: { fileSize: bodyLimit, files: 1, fields: 20, parts: 40 } });
   app.removeContentTypeParser('text/plain'); // a text body is a mistake: answer 415, not "bad JSON"
-  app.addContentTypeParser(['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/avif', 'image/bmp'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/avif', 'image/bmp'], { parseAs: 'buffer' }, (_req, body, done) =>
+    done(null, body),
+  );
 
   await registerRoutes(app, {
     model,
@@ -143,15 +145,11 @@ export async function buildServer(options: ServerOptions): Promise<ConvlabServer
       dotfiles: 'deny',
       onFile: insideRoot(webDir),
       // Vite puts a content hash in every asset's name: cache those for good, revalidate the rest
-      setHeaders: (reply, path) =>
-        reply.header('cache-control', /[\\/]assets[\\/]/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache'),
+      setHeaders: (reply, path) => reply.header('cache-control', /[\\/]assets[\\/]/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache'),
     });
   } else {
     app.get('/', { schema: { hide: true } }, async () => {
-      throw new ApiError(
-        'PAGE_NOT_BUILT',
-        'the page is not built: run `npm run build:web`, or start the server with `convlab serve`, which builds it',
-      );
+      throw new ApiError('PAGE_NOT_BUILT', 'the page is not built: run `npm run build:web`, or start the server with `convlab serve`, which builds it');
     });
   }
   return app;

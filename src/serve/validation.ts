@@ -32,11 +32,18 @@ export function validatorCompiler(explainers: Explainers): FastifySchemaCompiler
     const explain = explainers[`${part} ${method} ${url}`];
     return (data: unknown) => {
       if (check(coerce ? coercedCopy(data) : data)) return true;
-      const fallback = new ApiError('BAD_REQUEST', `${part === 'querystring' ? 'query' : part} ${check.errors?.[0]?.instancePath ?? ''} ${check.errors?.[0]?.message ?? 'is invalid'}`.replace(/\s+/g, ' '));
+      const fallback = new ApiError(
+        'BAD_REQUEST',
+        `${part === 'querystring' ? 'query' : part} ${check.errors?.[0]?.instancePath ?? ''} ${check.errors?.[0]?.message ?? 'is invalid'}`.replace(
+          /\s+/g,
+          ' ',
+        ),
+      );
       if (explain === undefined) return { error: fallback };
       try {
         const pending = explain(data);
-        if (pending instanceof Promise) return pending.then(() => Promise.reject(fallback)) as unknown as ReturnType<ReturnType<FastifySchemaCompiler<unknown>>>;
+        if (pending instanceof Promise)
+          return pending.then(() => Promise.reject(fallback)) as unknown as ReturnType<ReturnType<FastifySchemaCompiler<unknown>>>;
       } catch (err) {
         return { error: err as Error };
       }

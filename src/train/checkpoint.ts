@@ -108,7 +108,11 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
     bytes = await readFile(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new CheckpointError('CHECKPOINT_NOT_FOUND', `${dir}: no ${CHECKPOINT_FILE} to resume from — pass the --out folder of a run started with --checkpoint-every or stopped with Ctrl-C`, { cause: err });
+      throw new CheckpointError(
+        'CHECKPOINT_NOT_FOUND',
+        `${dir}: no ${CHECKPOINT_FILE} to resume from — pass the --out folder of a run started with --checkpoint-every or stopped with Ctrl-C`,
+        { cause: err },
+      );
     }
     throw err;
   }

@@ -154,7 +154,22 @@ export class SimdAdam extends FlatOptimizer {
     }
     views.theta.set(theta);
     const g1 = grads.length === 2 ? addresses.g1 : addresses.g0;
-    this.kernel.adam(addresses.theta, addresses.g0, g1, w[0], w[1], addresses.m, addresses.v, views.theta.length, beta1, beta2, learningRate, 1 - beta1 ** t, 1 - beta2 ** t, epsilon);
+    this.kernel.adam(
+      addresses.theta,
+      addresses.g0,
+      g1,
+      w[0],
+      w[1],
+      addresses.m,
+      addresses.v,
+      views.theta.length,
+      beta1,
+      beta2,
+      learningRate,
+      1 - beta1 ** t,
+      1 - beta2 ** t,
+      epsilon,
+    );
     theta.set(views.theta.subarray(0, n));
   }
 }

@@ -98,13 +98,7 @@ export interface TrainData {
 }
 
 /** Trains `params` in place. Throws TrainingError on a non-finite loss. */
-export async function train(
-  run: RunConfig,
-  params: Params,
-  data: TrainData,
-  hooks: TrainHooks = {},
-  options: TrainOptions = {},
-): Promise<TrainResult> {
+export async function train(run: RunConfig, params: Params, data: TrainData, hooks: TrainHooks = {}, options: TrainOptions = {}): Promise<TrainResult> {
   const { network: net, train: cfg } = run;
   const resume = options.resume;
   // The init used `seed`; batches draw from their own stream.

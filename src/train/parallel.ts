@@ -185,7 +185,11 @@ export class GradientPool {
     const slots = state === undefined ? undefined : this.flatSlots(state);
     await this.all((i) => {
       const [a, b] = shardOf(i, this.size, this.shared.length);
-      const shard: OptimizerState | undefined = slots && { type: config.type, step: state!.step, slots: Object.fromEntries(Object.entries(slots).map(([s, v]) => [s, { [SHARD]: v.slice(a, b) }])) };
+      const shard: OptimizerState | undefined = slots && {
+        type: config.type,
+        step: state!.step,
+        slots: Object.fromEntries(Object.entries(slots).map(([s, v]) => [s, { [SHARD]: v.slice(a, b) }])),
+      };
       return { kind: 'optimizer', config, state: shard };
     });
     this.optimizer = config.type;
@@ -218,7 +222,14 @@ export class GradientPool {
     const replies = await this.all((i) => {
       const [a, b] = [bounds[i], bounds[i + 1]];
       // Copies, so the slices can be transferred rather than cloned.
-      const request: StepRequest = { kind: 'train', images: images.slice(a * this.pixels, b * this.pixels), labels: labels.slice(a, b), learningRate, generation, sliceWeights };
+      const request: StepRequest = {
+        kind: 'train',
+        images: images.slice(a * this.pixels, b * this.pixels),
+        labels: labels.slice(a, b),
+        learningRate,
+        generation,
+        sliceWeights,
+      };
       if (masks) request.masks = sliceMasks(this.net, masks, a, b);
       return request;
     });
@@ -235,7 +246,11 @@ export class GradientPool {
   async predict(images: Float32Array, count: number): Promise<Uint8Array> {
     const k = this.size;
     const bounds = Array.from({ length: k + 1 }, (_, i) => Math.round((i * count) / k));
-    const replies = await this.all((i) => ({ kind: 'predict', images: images.slice(bounds[i] * this.pixels, bounds[i + 1] * this.pixels), count: bounds[i + 1] - bounds[i] }));
+    const replies = await this.all((i) => ({
+      kind: 'predict',
+      images: images.slice(bounds[i] * this.pixels, bounds[i + 1] * this.pixels),
+      count: bounds[i + 1] - bounds[i],
+    }));
     const out = new Uint8Array(count);
     replies.forEach((r, i) => out.set(r.classes!, bounds[i]));
     return out;
@@ -245,7 +260,13 @@ export class GradientPool {
   async probabilities(images: Float32Array, count: number, sameWeights = false): Promise<Float32Array> {
     const k = this.size;
     const bounds = Array.from({ length: k + 1 }, (_, i) => Math.round((i * count) / k));
-    const replies = await this.all((i) => ({ kind: 'predict', probabilities: true, sameWeights, images: images.slice(bounds[i] * this.pixels, bounds[i + 1] * this.pixels), count: bounds[i + 1] - bounds[i] }));
+    const replies = await this.all((i) => ({
+      kind: 'predict',
+      probabilities: true,
+      sameWeights,
+      images: images.slice(bounds[i] * this.pixels, bounds[i + 1] * this.pixels),
+      count: bounds[i + 1] - bounds[i],
+    }));
     const parts = replies.map((r) => r.probabilities!);
     const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
     parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);

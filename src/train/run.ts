@@ -60,9 +60,7 @@ export interface RunOptions {
   data?: DataSplits;
 }
 
-export type RunResult =
-  | { stopped: false; metrics: Metrics; test: Evaluation; params: Params }
-  | { stopped: true; iterations: number; params: Params };
+export type RunResult = { stopped: false; metrics: Metrics; test: Evaluation; params: Params } | { stopped: true; iterations: number; params: Params };
 
 /** Trains, evaluates on the test split and writes `outDir`. The caller disposes `result.params`. */
 export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Promise<RunResult> {
@@ -151,8 +149,12 @@ export async function trainRun(options: RunOptions, hooks: TrainHooks = {}): Pro
 /** A failed write (full disk, read-only folder, no permission) with what is intact and how to go on. */
 function writeAdvice(err: WriteError, outDir: string, lastCheckpoint: number | undefined): WriteError {
   const fix = err.code === 'DISK_FULL' ? 'free some space' : `make ${outDir} writable`;
-  if (lastCheckpoint === undefined) return err.withAdvice('no checkpoint of this run was written (--checkpoint-every N keeps one)', `${fix}, then run it again`);
-  return err.withAdvice(`the last checkpoint (iteration ${lastCheckpoint}, ${join(outDir, CHECKPOINT_FILE)}) is intact`, `${fix}, then continue with: convlab train --resume ${outDir}`);
+  if (lastCheckpoint === undefined)
+    return err.withAdvice('no checkpoint of this run was written (--checkpoint-every N keeps one)', `${fix}, then run it again`);
+  return err.withAdvice(
+    `the last checkpoint (iteration ${lastCheckpoint}, ${join(outDir, CHECKPOINT_FILE)}) is intact`,
+    `${fix}, then continue with: convlab train --resume ${outDir}`,
+  );
 }
 
 function restoredParams(c: Checkpoint): Params {

@@ -98,9 +98,7 @@ export interface SearchHooks {
   onTrial?(record: TrialRecord, ranking: TrialRecord[], total: number): void;
 }
 
-export type SearchResult =
-  | { stopped: true; file: SearchFile }
-  | { stopped: false; file: SearchFile; best: NonNullable<SearchFile['best']> | undefined };
+export type SearchResult = { stopped: true; file: SearchFile } | { stopped: false; file: SearchFile; best: NonNullable<SearchFile['best']> | undefined };
 
 // ---------------------------------------------------------------------------------------------------------
 // The space
@@ -127,7 +125,8 @@ export function defaultSpace(base: RunDraft): SearchSpace {
 /** Checks a space read from JSON; `source` names the file in messages. */
 export function parseSpace(value: unknown, source: string, base: RunDraft): SearchSpace {
   const fail = (message: string) => new UsageError('SPACE_INVALID', `${source}: ${message}`);
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail('must be an object mapping config paths to distributions, e.g. {"train.optimizer.learningRate": {"logUniform": [1e-4, 1e-2]}}');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw fail('must be an object mapping config paths to distributions, e.g. {"train.optimizer.learningRate": {"logUniform": [1e-4, 1e-2]}}');
   const entries = Object.entries(value as Record<string, unknown>);
   if (entries.length === 0) throw fail('is empty: name at least one config path to vary');
   const space: SearchSpace = {};
@@ -138,7 +137,8 @@ export function parseSpace(value: unknown, source: string, base: RunDraft): Sear
     }
     const [kind, args] = Object.entries(d)[0];
     if (kind === 'choice') {
-      if (!Array.isArray(args) || args.length === 0 || !args.every((a) => ['number', 'string', 'boolean'].includes(typeof a))) throw fail(`${at}: "choice" needs a non-empty list of numbers, strings or booleans`);
+      if (!Array.isArray(args) || args.length === 0 || !args.every((a) => ['number', 'string', 'boolean'].includes(typeof a)))
+        throw fail(`${at}: "choice" needs a non-empty list of numbers, strings or booleans`);
     } else if (['uniform', 'logUniform', 'int', 'logInt'].includes(kind)) {
       const ok = Array.isArray(args) && args.length === 2 && args.every((a) => typeof a === 'number' && Number.isFinite(a)) && args[0] <= args[1];
       if (!ok) throw fail(`${at}: "${kind}" needs [low, high] with low ≤ high`);
@@ -148,7 +148,10 @@ export function parseSpace(value: unknown, source: string, base: RunDraft): Sear
       throw fail(`${at}: unknown distribution "${kind}" (use uniform, logUniform, int, logInt or choice)`);
     }
     parsePath(path, source); // syntax
-    if (!pathExists(base, path)) throw fail(`${at} does not name a field of the base config (e.g. network.conv[0].filters, network.dense[0].dropout, train.optimizer.learningRate, train.batchSize)`);
+    if (!pathExists(base, path))
+      throw fail(
+        `${at} does not name a field of the base config (e.g. network.conv[0].filters, network.dense[0].dropout, train.optimizer.learningRate, train.batchSize)`,
+      );
     space[path] = d as Distribution;
   }
   return space;
@@ -156,7 +159,8 @@ export function parseSpace(value: unknown, source: string, base: RunDraft): Sear
 
 /** `network.conv[0].filters` → ['network', 'conv', 0, 'filters']. */
 function parsePath(path: string, source: string): (string | number)[] {
-  if (!/^[A-Za-z]\w*(\.[A-Za-z]\w*|\[\d+\])*$/.test(path)) throw new UsageError('SPACE_INVALID', `${source}: "${path}" is not a config path like network.conv[0].filters`);
+  if (!/^[A-Za-z]\w*(\.[A-Za-z]\w*|\[\d+\])*$/.test(path))
+    throw new UsageError('SPACE_INVALID', `${source}: "${path}" is not a config path like network.conv[0].filters`);
   return [...path.matchAll(/([A-Za-z]\w*)|\[(\d+)\]/g)].map((m) => (m[1] !== undefined ? m[1] : Number(m[2])));
 }
 
@@ -343,7 +347,8 @@ async function testBest(options: SearchOptions, file: SearchFile, trial: number)
   }
   if (model === undefined) {
     const outcome = await runTrial({ ...options, shouldStop: undefined }, record.params, trial);
-    if (outcome === 'stopped' || outcome.params === undefined) throw new ConvlabError('SEARCH_BEST', `trial ${trial} could not be retrained for testing`, { exitCode: 1 });
+    if (outcome === 'stopped' || outcome.params === undefined)
+      throw new ConvlabError('SEARCH_BEST', `trial ${trial} could not be retrained for testing`, { exitCode: 1 });
     await saveBest(options, outcome.params, record);
     disposeParams(outcome.params);
     model = await loadParams(dir);

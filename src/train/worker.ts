@@ -98,10 +98,19 @@ try {
     theta.set(shared.subarray(lo, hi));
     if (optimizer instanceof SimdAdam) {
       // Sums the gradients inside its own pass.
-      optimizer.applyWeighted(theta, used.map((i) => grads[i].subarray(lo, hi)), used.map((i) => sliceWeights[i]), learningRate);
+      optimizer.applyWeighted(
+        theta,
+        used.map((i) => grads[i].subarray(lo, hi)),
+        used.map((i) => sliceWeights[i]),
+        learningRate,
+      );
     } else {
       used.forEach((i) => parts[i].set(grads[i].subarray(lo, hi)));
-      combine(summed, used.map((i) => parts[i]), used.map((i) => sliceWeights[i]));
+      combine(
+        summed,
+        used.map((i) => parts[i]),
+        used.map((i) => sliceWeights[i]),
+      );
       optimizer!.apply(theta, summed, learningRate);
     }
     shared.set(theta, lo);

@@ -7,21 +7,43 @@ export type Rgb = readonly [number, number, number];
 
 /** ColorBrewer RdBu, reversed: strong blue (-1) → near-white (0) → strong red (+1). Cynthia Brewer, colorbrewer2.org. */
 const RED_BLUE: readonly Rgb[] = [
-  [5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240],
+  [5, 48, 97],
+  [33, 102, 172],
+  [67, 147, 195],
+  [146, 197, 222],
+  [209, 229, 240],
   [247, 247, 247],
-  [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43], [103, 0, 31],
+  [253, 219, 199],
+  [244, 165, 130],
+  [214, 96, 77],
+  [178, 24, 43],
+  [103, 0, 31],
 ];
 
 /** ColorBrewer Blues: near-white (0) → dark blue (1). */
 const BLUES: readonly Rgb[] = [
-  [247, 251, 255], [222, 235, 247], [198, 219, 239], [158, 202, 225], [107, 174, 214],
-  [66, 146, 198], [33, 113, 181], [8, 81, 156], [8, 48, 107],
+  [247, 251, 255],
+  [222, 235, 247],
+  [198, 219, 239],
+  [158, 202, 225],
+  [107, 174, 214],
+  [66, 146, 198],
+  [33, 113, 181],
+  [8, 81, 156],
+  [8, 48, 107],
 ];
 
 /** matplotlib's viridis at nine evenly spaced points: dark purple (0) → yellow (1), perceptually uniform. */
 const VIRIDIS: readonly Rgb[] = [
-  [68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
-  [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37],
+  [68, 1, 84],
+  [71, 44, 122],
+  [59, 81, 139],
+  [44, 113, 142],
+  [33, 144, 141],
+  [39, 173, 129],
+  [92, 200, 99],
+  [170, 220, 50],
+  [253, 231, 37],
 ];
 
 /** Piecewise-linear interpolation between evenly spaced colour stops; t is clamped to [0,1]. */
@@ -81,13 +103,7 @@ export function css([r, g, b]: Rgb): string {
  * A `width`x`height` grid of values (row-major) → RGBA bytes of a (width*scale)x(height*scale) image in
  * which every value is a scale x scale block of `color(value)`.
  */
-export function raster(
-  values: ArrayLike<number>,
-  width: number,
-  height: number,
-  scale: number,
-  color: (v: number) => Rgb,
-): Uint8ClampedArray {
+export function raster(values: ArrayLike<number>, width: number, height: number, scale: number, color: (v: number) => Rgb): Uint8ClampedArray {
   if (values.length !== width * height) throw new Error(`raster: ${values.length} values for ${width}x${height}`);
   const outW = width * scale;
   const out = new Uint8ClampedArray(outW * height * scale * 4);

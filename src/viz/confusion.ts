@@ -44,11 +44,7 @@ export function drawConfusion(confusion: number[][], about: string): Canvas {
   const layout = confusionLayout(k);
   const { canvas, ctx } = createFigure(layout.width, layout.height);
   const max = Math.max(1, ...confusion.flat());
-  drawHeader(
-    ctx,
-    `Confusion matrix: ${about}`,
-    'Row: the true digit, column: the prediction; the diagonal counts correct answers. Colour ∝ √count.',
-  );
+  drawHeader(ctx, `Confusion matrix: ${about}`, 'Row: the true digit, column: the prediction; the diagonal counts correct answers. Colour ∝ √count.');
   const size = layout.cells[0]?.[0]?.width ?? 0;
   const fontSize = size >= 40 ? style.textSize : style.smallSize - 1;
   confusion.forEach((row, i) =>

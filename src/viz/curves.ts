@@ -34,9 +34,7 @@ const VALIDATION_COLOR = '#ff7f0e';
 export function curvePlots(history: HistoryEntry[]): { loss: Plot; accuracy: Plot } {
   const lossPoints = history.map((e) => ({ x: e.iteration, y: e.loss }));
   const batch = history.map((e) => ({ x: e.iteration, y: 100 * e.batchAccuracy }));
-  const validation = history
-    .filter((e) => e.validationAccuracy !== undefined)
-    .map((e) => ({ x: e.iteration, y: 100 * e.validationAccuracy! }));
+  const validation = history.filter((e) => e.validationAccuracy !== undefined).map((e) => ({ x: e.iteration, y: 100 * e.validationAccuracy! }));
   const maxLoss = Math.max(0, ...lossPoints.map((p) => p.y));
   const minAcc = Math.min(100, ...batch.map((p) => p.y), ...validation.map((p) => p.y));
   const percent = (v: number, step: number) => `${formatTick(v, step)}%`;

@@ -90,10 +90,13 @@ export function drawEmbedding(file: EmbeddingFile, classNames?: string[]): Canva
     `What the network learned: ${file.layer} of ${file.count.toLocaleString('en-US')} test images, mapped to 2-D (UMAP)`,
     `Colour: the true class. Nearby dots look alike to the network; ${wrong} ringed dots are mistakes.`,
   );
-  const xs = file.points.map((p) => p[0]), ys = file.points.map((p) => p[1]);
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs)], [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const xs = file.points.map((p) => p[0]),
+    ys = file.points.map((p) => p[1]);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)],
+    [y0, y1] = [Math.min(...ys), Math.max(...ys)];
   const span = Math.max(x1 - x0, y1 - y0) || 1;
-  const left = style.margin, top = style.headerHeight + style.margin;
+  const left = style.margin,
+    top = style.headerHeight + style.margin;
   const px = (x: number) => left + 8 + ((x - x0) / span) * (plot - 16);
   const py = (y: number) => top + 8 + ((y - y0) / span) * (plot - 16);
   ctx.strokeStyle = style.rule;

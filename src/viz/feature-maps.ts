@@ -114,9 +114,7 @@ export function drawFeatureMaps(rows: MapsRow[], input: ImageShape, shape: MapsS
     putPixels(ctx, imageRgba(row.image, input, IMAGE_SCALE), r.input.x, r.input.y, r.input.width, r.input.height);
     frame(ctx, r.input);
     text(ctx, 'input', r.input.x, r.input.y - 4, { size: style.smallSize, color: style.muted });
-    row.caption.forEach((line, j) =>
-      text(ctx, line, r.input.x, r.input.y + r.input.height + 8 + j * CAPTION_LINE, { baseline: 'top', bold: j === 0 }),
-    );
+    row.caption.forEach((line, j) => text(ctx, line, r.input.x, r.input.y + r.input.height + 8 + j * CAPTION_LINE, { baseline: 'top', bold: j === 0 }));
     text(ctx, '→', r.maps[0].x - 22, r.input.y + r.input.height / 2, { size: 20, color: style.muted, align: 'center', baseline: 'middle' });
     // From 0 (ReLU's and sigmoid's floor), or from the most negative value for tanh.
     const max = positiveMax(row.maps);

@@ -51,13 +51,7 @@ export interface FiltersLayout {
 export function filtersLayout(filters: number, size: number): FiltersLayout {
   const pixel = Math.max(2, Math.round((filters <= 16 ? 80 : 60) / size)); // a 5x5 filter is 80x80 or 60x60
   const top = style.headerHeight + LABEL_HEIGHT;
-  const g = grid(
-    filters,
-    squareColumns(filters),
-    { width: size * pixel, height: size * pixel },
-    { x: 12, y: 12 + LABEL_HEIGHT },
-    { x: style.margin, y: top },
-  );
+  const g = grid(filters, squareColumns(filters), { width: size * pixel, height: size * pixel }, { x: 12, y: 12 + LABEL_HEIGHT }, { x: style.margin, y: top });
   const colorbar = { x: style.margin + g.width + 28, y: top, width: style.colorbarWidth, height: g.height };
   return {
     width: Math.max(style.minWidth, colorbar.x + colorbar.width + style.colorbarLabels + style.margin),

@@ -38,11 +38,7 @@ export function imageRgba(pixels: Float32Array, shape: ImageShape, scale: number
   const { width, height, channels } = shape;
   if (channels === 1) return raster(pixels, width, height, scale, ink);
   const index = Float32Array.from({ length: width * height }, (_, i) => i);
-  return raster(index, width, height, scale, (i) => [
-    255 * pixels[i * channels],
-    255 * pixels[i * channels + 1],
-    255 * pixels[i * channels + 2],
-  ]);
+  return raster(index, width, height, scale, (i) => [255 * pixels[i * channels], 255 * pixels[i * channels + 1], 255 * pixels[i * channels + 2]]);
 }
 
 export interface ImageGridLayout {
@@ -56,13 +52,7 @@ export interface ImageGridLayout {
 export function imageGridLayout(n: number, shape: ImageShape): ImageGridLayout {
   const tile = { width: shape.width * IMAGE_SCALE, height: shape.height * IMAGE_SCALE };
   const cellWidth = Math.max(tile.width, MIN_CELL_WIDTH);
-  const g = grid(
-    n,
-    MAX_COLUMNS,
-    { width: cellWidth, height: tile.height + CAPTION_HEIGHT },
-    { x: 14, y: 14 },
-    { x: style.margin, y: style.headerHeight },
-  );
+  const g = grid(n, MAX_COLUMNS, { width: cellWidth, height: tile.height + CAPTION_HEIGHT }, { x: 14, y: 14 }, { x: style.margin, y: style.headerHeight });
   const images = g.cells.map((c) => ({ x: c.x + Math.floor((cellWidth - tile.width) / 2), y: c.y, ...tile }));
   const bodyHeight = n === 0 ? 30 : g.height;
   return {

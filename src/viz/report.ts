@@ -170,8 +170,16 @@ function genericMapsText(net: NetworkConfig, layer: number, before: number, afte
         ? `There is no pooling: the convolution itself moves ${b.stride} pixels at a time (a <b>strided convolution</b>), so the maps shrink from ${before}×${before} to ${after}×${after} and the network learns how to downsample.`
         : `There is no pooling, so the maps stay ${after}×${after}.`
       : `<b>${b.pool === 'max' ? 'Max' : 'Average'}-pooling</b> keeps the ${b.pool === 'max' ? 'largest value' : 'mean'} of every ${b.poolSize}×${b.poolSize} block, shrinking the maps from ${before}×${before} to ${after}×${after}.`;
-  const order = b.pool === 'none' ? '' : b.order === 'activation-then-pool' ? ' Here the non-linearity is applied first and the pooling second (the lesson pools first).' : ' The pooling comes first, then the non-linearity, as in the lesson.';
-  const dropout = b.dropout > 0 ? `<p>During training, <b>dropout</b> zeroes a random ${Math.round(100 * b.dropout)}% of these values at every step (and scales the rest up), so that no filter can rely on any other; the maps here are drawn without it, as the trained network uses them.</p>` : '';
+  const order =
+    b.pool === 'none'
+      ? ''
+      : b.order === 'activation-then-pool'
+        ? ' Here the non-linearity is applied first and the pooling second (the lesson pools first).'
+        : ' The pooling comes first, then the non-linearity, as in the lesson.';
+  const dropout =
+    b.dropout > 0
+      ? `<p>During training, <b>dropout</b> zeroes a random ${Math.round(100 * b.dropout)}% of these values at every step (and scales the rest up), so that no filter can rely on any other; the maps here are drawn without it, as the trained network uses them.</p>`
+      : '';
   return `<p>Each of the ${b.filters} maps is one ${b.size}×${b.size} filter's response to ${source}, after ${escapeHtml(blockSteps(b))}.</p>
     <p>${pool}${order} The non-linearity: ${act}; without such a bend, stacked layers could only compute one linear function.</p>${dropout}`;
 }
@@ -215,7 +223,14 @@ function trainRows(train: TrainConfig | undefined, m: Partial<Metrics> | undefin
   if (train) {
     rows.push(['iterations', `${count(train.iterations)}, batches of ${train.batchSize} images${isNum(m?.epochs) ? ` (${m.epochs.toFixed(2)} epochs)` : ''}`]);
     // metrics.json files written before optimizer blocks existed hold Adam's fields on `train` itself.
-    const legacy = train as unknown as { learningRate?: number; finalLearningRate?: number; schedule?: string; beta1?: number; beta2?: number; epsilon?: number };
+    const legacy = train as unknown as {
+      learningRate?: number;
+      finalLearningRate?: number;
+      schedule?: string;
+      beta1?: number;
+      beta2?: number;
+      epsilon?: number;
+    };
     if (train.optimizer) rows.push(['optimiser', describeOptimizer(train.optimizer)]);
     else if (isNum(legacy.learningRate)) {
       const lr = legacy.schedule === 'cosine' ? `${legacy.learningRate} → ${legacy.finalLearningRate} (cosine)` : `${legacy.learningRate} (constant)`;
@@ -247,9 +262,7 @@ function summaryCards(m: Partial<Metrics> | undefined, confusion: number[][]): s
   if (isNum(m?.validationAccuracy)) cards.push(['validation accuracy', pct(m.validationAccuracy), '']);
   if (isNum(m?.iterations)) cards.push(['iterations', count(m.iterations), '']);
   if (isNum(m?.trainSeconds)) cards.push(['training time', `${m.trainSeconds.toFixed(1)} s`, '']);
-  return cards
-    .map(([k, v, sub]) => `<div class="card"><div class="k">${k}</div><div class="v">${v}</div><div class="sub">${sub}</div></div>`)
-    .join('\n');
+  return cards.map(([k, v, sub]) => `<div class="card"><div class="k">${k}</div><div class="v">${v}</div><div class="sub">${sub}</div></div>`).join('\n');
 }
 
 function classTable(confusion: number[][]): string {
@@ -366,7 +379,9 @@ ${notices.length > 0 ? `<p class="notice">${notices.join('<br>')}</p>` : ''}
 <h2>Configuration</h2>
 <div class="config">
 <div><h3>Network</h3><ol>
-${networkRows(r.net).map((row) => `<li>${escapeHtml(row)}</li>`).join('\n')}
+${networkRows(r.net)
+  .map((row) => `<li>${escapeHtml(row)}</li>`)
+  .join('\n')}
 </ol><p class="muted">${escapeHtml(parameterLine(r.net))}</p></div>
 <div><h3>Training</h3>${trainTable ? `<table class="kv">${trainTable}</table>` : '<p class="muted">Not recorded with this model.</p>'}</div>
 </div>

@@ -83,7 +83,10 @@ export async function visualize(options: VisualizeOptions): Promise<VisualizeRes
     checkInputShape(net, shape);
     const maxLabel = test.labels.reduce((m, l) => Math.max(m, l), 0);
     if (maxLabel >= classCount(net)) {
-      throw new UsageError('MODEL_CLASSES', `the model tells ${classCount(net)} classes apart but the test set has label ${maxLabel}; pass --dataset with the data set the model was trained on`);
+      throw new UsageError(
+        'MODEL_CLASSES',
+        `the model tells ${classCount(net)} classes apart but the test set has label ${maxLabel}; pass --dataset with the data set the model was trained on`,
+      );
     }
     const channels = checkChannels(net, options.channels ?? [...DEFAULT_CHANNELS]);
     const chosen = await chooseImages(options.images ?? [...DEFAULT_IMAGES], test, net);
@@ -91,7 +94,12 @@ export async function visualize(options: VisualizeOptions): Promise<VisualizeRes
     // --- run the test set (as far as needed) and the chosen images through the network
     const scan = scanTestSet(net, params, test, options.samples ?? 16, options.errors ?? 16, run.confusion === undefined);
     const confusion = run.confusion ?? scan.confusion!;
-    const activations = convActivations(net, params, chosen.map((c) => c.pixels), shape);
+    const activations = convActivations(
+      net,
+      params,
+      chosen.map((c) => c.pixels),
+      shape,
+    );
 
     // --- draw, in report order: training, predictions, inside each layer, mistakes
     const figures: Figure[] = [];
@@ -185,8 +193,7 @@ async function readMetrics(dir: string, net: NetworkConfig): Promise<RunRecord> 
       ? m
       : undefined;
   const h = metrics.history;
-  const historyOk =
-    Array.isArray(h) && h.every((e) => typeof e?.iteration === 'number' && typeof e.loss === 'number' && typeof e.batchAccuracy === 'number');
+  const historyOk = Array.isArray(h) && h.every((e) => typeof e?.iteration === 'number' && typeof e.loss === 'number' && typeof e.batchAccuracy === 'number');
   return {
     metrics,
     confusion,
@@ -226,7 +233,10 @@ async function chooseImages(choices: ImageChoice[], test: LabeledImages, net: Ne
     } else {
       const { height, width, channels } = net.input;
       if (height !== 28 || width !== 28 || channels !== 1) {
-        throw new UsageError('IMAGE_FILE_SHAPE', `--image ${choice}: picture files are prepared as 28x28 digits, but this model takes ${height}x${width}x${channels} images; pass test-set indices (--image N) instead`);
+        throw new UsageError(
+          'IMAGE_FILE_SHAPE',
+          `--image ${choice}: picture files are prepared as 28x28 digits, but this model takes ${height}x${width}x${channels} images; pass test-set indices (--image N) instead`,
+        );
       }
       const name = basename(choice);
       out.push({ pixels: await preprocessFile(choice), name: name.length > 16 ? `${name.slice(0, 15)}…` : name });

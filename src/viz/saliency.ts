@@ -36,7 +36,9 @@ function predictAll(net: NetworkConfig, params: Params, test: LabeledImages): Ui
   const out = new Uint8Array(test.count);
   for (let start = 0; start < test.count; start += 500) {
     const n = Math.min(500, test.count - start);
-    const p = tf.tidy(() => tf.argMax(forward(net, params, tf.tensor4d(test.images.subarray(start * size, (start + n) * size), [n, test.height, test.width, test.channels])), 1));
+    const p = tf.tidy(() =>
+      tf.argMax(forward(net, params, tf.tensor4d(test.images.subarray(start * size, (start + n) * size), [n, test.height, test.width, test.channels])), 1),
+    );
     out.set(p.dataSync() as Int32Array, start);
     p.dispose();
   }
@@ -66,7 +68,14 @@ export function drawSaliency(items: Explained[], shape: ImageShape, title: strin
     const wrong = item.label !== item.predicted;
     putPixels(ctx, imageRgba(item.pixels, shape, SCALE), x, y, tile.width, tile.height);
     const scale = symmetricScale(item.map);
-    putPixels(ctx, raster(item.map, shape.width, shape.height, SCALE, (v) => diverging(v, scale)), x + tile.width + 6, y, tile.width, tile.height);
+    putPixels(
+      ctx,
+      raster(item.map, shape.width, shape.height, SCALE, (v) => diverging(v, scale)),
+      x + tile.width + 6,
+      y,
+      tile.width,
+      tile.height,
+    );
     frame(ctx, { x, y, ...tile }, wrong ? style.wrong : style.rule, wrong ? 2 : 1);
     frame(ctx, { x: x + tile.width + 6, y, ...tile }, style.rule);
     text(ctx, `#${item.index} True: ${item.label}, Pred: ${item.predicted}`, x + cell.width / 2, y + tile.height + 6, {
@@ -124,13 +133,21 @@ export async function explainFigures(
 }
 
 /** The confusion matrix as a table of links, and per mistake cell its first images with saliency. */
-async function errorsByCell(net: NetworkConfig, params: Params, test: LabeledImages, predicted: Uint8Array, shape: ImageShape, classNames?: string[]): Promise<string> {
+async function errorsByCell(
+  net: NetworkConfig,
+  params: Params,
+  test: LabeledImages,
+  predicted: Uint8Array,
+  shape: ImageShape,
+  classNames?: string[],
+): Promise<string> {
   const k = classCount(net);
-  const name = (c: number) => escape(classNames?.[c] ?? String(c));
+  const name = (c: number) => escapeHtml(classNames?.[c] ?? String(c));
   const cells = new Map<string, number[]>();
   const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   for (let i = 0; i < test.count; i++) {
-    const t = test.labels[i], p = predicted[i];
+    const t = test.labels[i],
+      p = predicted[i];
     confusion[t][p] += 1;
     if (t !== p) {
       const key = `${t}-${p}`;
@@ -155,8 +172,18 @@ async function errorsByCell(net: NetworkConfig, params: Params, test: LabeledIma
   for (const [key, indices] of [...cells].sort((a, b) => b[1].length - a[1].length)) {
     const [t, p] = key.split('-').map(Number);
     const shown = indices.slice(0, 8).map((i) => explain(net, params, test, i, p));
-    const png = await encodePng(drawSaliency(shown, shape, `${indices.length} × ${classNames?.[t] ?? t} taken for ${classNames?.[p] ?? p}`, 'Each image, then gradient × input for the wrong answer: red is what pushed the network to it.', 4));
-    sections.push(`<div class="error-cell" id="errors-${t}-${p}"><h3>${indices.length} test image${indices.length === 1 ? '' : 's'} of ${name(t)} taken for ${name(p)}${indices.length > 8 ? ' (the first 8)' : ''} <a href="#confusion-links">↑ back to the matrix</a></h3><img src="data:image/png;base64,${png.toString('base64')}" alt="the ${name(t)} → ${name(p)} mistakes with their saliency"></div>`);
+    const png = await encodePng(
+      drawSaliency(
+        shown,
+        shape,
+        `${indices.length} × ${classNames?.[t] ?? t} taken for ${classNames?.[p] ?? p}`,
+        'Each image, then gradient × input for the wrong answer: red is what pushed the network to it.',
+        4,
+      ),
+    );
+    sections.push(
+      `<div class="error-cell" id="errors-${t}-${p}"><h3>${indices.length} test image${indices.length === 1 ? '' : 's'} of ${name(t)} taken for ${name(p)}${indices.length > 8 ? ' (the first 8)' : ''} <a href="#confusion-links">↑ back to the matrix</a></h3><img src="data:image/png;base64,${png.toString('base64')}" alt="the ${name(t)} → ${name(p)} mistakes with their saliency"></div>`,
+    );
   }
   return `<section id="confusion-links">
 <h2>Mistakes, cell by cell</h2>
@@ -171,7 +198,7 @@ ${sections.join('\n')}
 </section>`;
 }
 
-function escape(s: string): string {
+function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 

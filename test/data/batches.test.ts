@@ -76,14 +76,22 @@ function fakeData(count: number): LabeledImages {
 }
 
 test('BatchSampler: every index exactly once per epoch, also when batches wrap across epochs', () => {
-  for (const [count, batchSize] of [[12, 4], [10, 3], [5, 7]]) {
+  for (const [count, batchSize] of [
+    [12, 4],
+    [10, 3],
+    [5, 7],
+  ]) {
     const sampler = new BatchSampler(fakeData(count), batchSize, new Rng(9));
     const stream: number[] = [];
     const epochs = 4;
     while (stream.length < epochs * count) stream.push(...sampler.next().indices);
     for (let e = 0; e < epochs; e++) {
       const epoch = stream.slice(e * count, (e + 1) * count);
-      assert.deepEqual([...epoch].sort((a, b) => a - b), Array.from({ length: count }, (_, i) => i), `count ${count}, batch ${batchSize}, epoch ${e}`);
+      assert.deepEqual(
+        [...epoch].sort((a, b) => a - b),
+        Array.from({ length: count }, (_, i) => i),
+        `count ${count}, batch ${batchSize}, epoch ${e}`,
+      );
     }
     const drawn = Math.ceil((epochs * count) / batchSize) * batchSize;
     assert.equal(sampler.epoch, Math.floor(drawn / count));
@@ -96,7 +104,11 @@ test('BatchSampler: reshuffles each epoch', () => {
   const first = Array.from(sampler.next().indices);
   const second = Array.from(sampler.next().indices);
   assert.notDeepEqual(first, second);
-  assert.notDeepEqual(first, Array.from({ length: 50 }, (_, i) => i), 'the first epoch is shuffled too');
+  assert.notDeepEqual(
+    first,
+    Array.from({ length: 50 }, (_, i) => i),
+    'the first epoch is shuffled too',
+  );
   assert.equal(sampler.epoch, 2);
 });
 

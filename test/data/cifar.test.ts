@@ -85,7 +85,11 @@ test('a real-size data_batch_5 (10,010 records): exactly its last 5,000 are the 
 });
 
 test('a one-record data_batch_5 cannot give a validation set: one clear error; two records give one each', () => {
-  assertError(() => loadCifar10(folder('one-record', [2, 2, 2, 2, 1]).path), 'CIFAR_RECORD_LENGTH', /data_batch_5\.bin: has 1 record\(s\); need at least 2 to split off a validation set/);
+  assertError(
+    () => loadCifar10(folder('one-record', [2, 2, 2, 2, 1]).path),
+    'CIFAR_RECORD_LENGTH',
+    /data_batch_5\.bin: has 1 record\(s\); need at least 2 to split off a validation set/,
+  );
   const d = loadCifar10(folder('two-records', [2, 2, 2, 2, 2]).path);
   assert.deepEqual([d.train.count, d.validation.count], [9, 1]);
   assert.equal(d.validation.labels[0], 9);
@@ -94,7 +98,11 @@ test('a one-record data_batch_5 cannot give a validation set: one clear error; t
 test('a .bin file still gzip-compressed, and CIFAR-100 records, are named for what they are', () => {
   const { path } = folder('gzipped', [2, 2, 2, 2, 2]);
   writeFileSync(join(path, 'data_batch_3.bin'), gzipSync(records(2, 4)));
-  assertError(() => loadCifar10(path), 'CIFAR_RECORD_LENGTH', /data_batch_3\.bin: [\d,]+ bytes is not a whole number of 3,073-byte records .*\(it is gzip-compressed: extract cifar-10-binary\.tar\.gz with `tar xzf`\)/);
+  assertError(
+    () => loadCifar10(path),
+    'CIFAR_RECORD_LENGTH',
+    /data_batch_3\.bin: [\d,]+ bytes is not a whole number of 3,073-byte records .*\(it is gzip-compressed: extract cifar-10-binary\.tar\.gz with `tar xzf`\)/,
+  );
   const hundred = folder('cifar-100', [2, 2, 2, 2, 2]).path;
   writeFileSync(join(hundred, 'data_batch_1.bin'), new Uint8Array(4 * (CIFAR_RECORD_BYTES + 1)));
   assertError(() => loadCifar10(hundred), 'CIFAR_RECORD_LENGTH', /data_batch_1\.bin: 12,296 bytes .*is this CIFAR-100, which has two label bytes\?/);

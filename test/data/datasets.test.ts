@@ -50,19 +50,29 @@ test('CIFAR-10 records: label byte, then R, G and B planes become NHWC pixels in
 });
 
 test('CIFAR-10 errors: wrong record length (with a CIFAR-100 hint), label out of range, missing files', async () => {
-  assert.throws(() => parseCifar(new Uint8Array(CIFAR_RECORD_BYTES + 1), 'data_batch_1.bin'), (e) =>
-    assertCode(e, 'CIFAR_RECORD_LENGTH', /data_batch_1\.bin: 3,074 bytes is not a whole number of 3,073-byte records .*CIFAR-100/),
+  assert.throws(
+    () => parseCifar(new Uint8Array(CIFAR_RECORD_BYTES + 1), 'data_batch_1.bin'),
+    (e) => assertCode(e, 'CIFAR_RECORD_LENGTH', /data_batch_1\.bin: 3,074 bytes is not a whole number of 3,073-byte records .*CIFAR-100/),
   );
-  assert.throws(() => parseCifar(new Uint8Array(100), 'b.bin'), (e) => assertCode(e, 'CIFAR_RECORD_LENGTH', /b\.bin: 100 bytes .*binary version/));
+  assert.throws(
+    () => parseCifar(new Uint8Array(100), 'b.bin'),
+    (e) => assertCode(e, 'CIFAR_RECORD_LENGTH', /b\.bin: 100 bytes .*binary version/),
+  );
   const bad = new Uint8Array(3 * CIFAR_RECORD_BYTES);
   bad[2 * CIFAR_RECORD_BYTES] = 10;
-  assert.throws(() => parseCifar(bad, 'c.bin'), (e) => assertCode(e, 'CIFAR_LABEL_RANGE', /c\.bin: record 2 has label 10, but CIFAR-10 labels are 0 to 9/));
+  assert.throws(
+    () => parseCifar(bad, 'c.bin'),
+    (e) => assertCode(e, 'CIFAR_LABEL_RANGE', /c\.bin: record 2 has label 10, but CIFAR-10 labels are 0 to 9/),
+  );
 
   const partial = join(dir, 'cifar-partial');
   await writeCifarDataset(partial, colourBars(20, 1), colourBars(4, 2));
   await rm(join(partial, 'data_batch_3.bin'));
   await rm(join(partial, 'test_batch.bin'));
-  assert.throws(() => loadCifar10(partial), (e) => assertCode(e, 'FILE_NOT_FOUND', /missing data_batch_3\.bin, test_batch\.bin — download cifar-10-binary\.tar\.gz/));
+  assert.throws(
+    () => loadCifar10(partial),
+    (e) => assertCode(e, 'FILE_NOT_FOUND', /missing data_batch_3\.bin, test_batch\.bin — download cifar-10-binary\.tar\.gz/),
+  );
 });
 
 test('CIFAR-10 split: validation is the end of data_batch_5 (at most 5,000, at most half), train the rest, in file order', async () => {
@@ -112,7 +122,10 @@ test('idx:DIR finds the four files by their published names (.gz too), splits li
   await writeIdxDataset(emnist, subset(mnist.train, 0, 40), subset(mnist.test, 0, 10), 'emnist-digits-');
   assert.match(findIdxFiles(emnist).testLabels, /emnist-digits-t10k-labels-idx1-ubyte$/);
   await writeIdxDataset(emnist, subset(mnist.train, 0, 40), subset(mnist.test, 0, 10), 'emnist-letters-');
-  assert.throws(() => findIdxFiles(emnist), (e) => assertCode(e, 'IDX_AMBIGUOUS', /several training images files \(emnist-digits-train-images-idx3-ubyte, emnist-letters-train-images-idx3-ubyte\)/));
+  assert.throws(
+    () => findIdxFiles(emnist),
+    (e) => assertCode(e, 'IDX_AMBIGUOUS', /several training images files \(emnist-digits-train-images-idx3-ubyte, emnist-letters-train-images-idx3-ubyte\)/),
+  );
 });
 
 test('idx:DIR errors: a missing file, a test label the training set never has, a bad spec', async () => {
@@ -120,7 +133,9 @@ test('idx:DIR errors: a missing file, a test label the training set never has, a
   const missing = join(dir, 'missing');
   await writeIdxDataset(missing, subset(mnist.train, 0, 40), subset(mnist.test, 0, 10));
   await rm(join(missing, 't10k-images-idx3-ubyte'));
-  await assert.rejects(loadDataset(parseDatasetSpec(`idx:${missing}`)), (e) => assertCode(e, 'FILE_NOT_FOUND', /no test images file \(expected a name like t10k-images-idx3-ubyte/));
+  await assert.rejects(loadDataset(parseDatasetSpec(`idx:${missing}`)), (e) =>
+    assertCode(e, 'FILE_NOT_FOUND', /no test images file \(expected a name like t10k-images-idx3-ubyte/),
+  );
 
   const range = join(dir, 'range');
   const train = subset(mnist.train, 0, 40);
@@ -129,10 +144,18 @@ test('idx:DIR errors: a missing file, a test label the training set never has, a
   const testLabels = new Uint8Array(10).fill(1);
   testLabels[6] = 7;
   await writeFile(join(range, 't10k-labels-idx1-ubyte'), encodeIdx({ dtype: 'uint8', shape: [10], data: testLabels }));
-  await assert.rejects(loadDataset(parseDatasetSpec(`idx:${range}`)), (e) => assertCode(e, 'LABEL_RANGE', /label 7 at index 6 is out of range: the training labels only go up to 4/));
+  await assert.rejects(loadDataset(parseDatasetSpec(`idx:${range}`)), (e) =>
+    assertCode(e, 'LABEL_RANGE', /label 7 at index 6 is out of range: the training labels only go up to 4/),
+  );
 
-  assert.throws(() => parseDatasetSpec('cifar100:/x'), (e) => assertCode(e, 'DATASET_SPEC', /expected mnist, idx:DIR .* or cifar10:DIR/));
-  assert.throws(() => parseDatasetSpec(`idx:${join(dir, 'nowhere')}`), (e) => assertCode(e, 'FILE_NOT_FOUND', /is not a folder/));
+  assert.throws(
+    () => parseDatasetSpec('cifar100:/x'),
+    (e) => assertCode(e, 'DATASET_SPEC', /expected mnist, idx:DIR .* or cifar10:DIR/),
+  );
+  assert.throws(
+    () => parseDatasetSpec(`idx:${join(dir, 'nowhere')}`),
+    (e) => assertCode(e, 'FILE_NOT_FOUND', /is not a folder/),
+  );
   await mkdir(join(dir, 'empty'));
   await assert.rejects(loadDataset(parseDatasetSpec(`cifar10:${join(dir, 'empty')}`)), (e) => assertCode(e, 'FILE_NOT_FOUND', /missing data_batch_1\.bin/));
 });

@@ -36,7 +36,10 @@ after(async () => {
 });
 
 /** Opens the page and waits until the model is loaded; fails on any page error. */
-async function open(query = '', device: Parameters<Browser['newPage']>[0] = { viewport: { width: 1360, height: 1000 } }): Promise<{ page: Page; errors: string[] }> {
+async function open(
+  query = '',
+  device: Parameters<Browser['newPage']>[0] = { viewport: { width: 1360, height: 1000 } },
+): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage(device);
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -62,8 +65,16 @@ async function stroke(page: Page, points: [number, number][]): Promise<void> {
   await page.mouse.up();
 }
 
-const ONE: [number, number][] = [[0.5, 0.15], [0.5, 0.85]];
-const SEVEN: [number, number][] = [[0.25, 0.2], [0.75, 0.2], [0.62, 0.45], [0.45, 0.85]];
+const ONE: [number, number][] = [
+  [0.5, 0.15],
+  [0.5, 0.85],
+];
+const SEVEN: [number, number][] = [
+  [0.25, 0.2],
+  [0.75, 0.2],
+  [0.62, 0.45],
+  [0.45, 0.85],
+];
 
 /** The same stroke with a finger: raw touch events through the DevTools protocol. */
 async function touchStroke(page: Page, points: [number, number][]): Promise<void> {
@@ -74,7 +85,8 @@ async function touchStroke(page: Page, points: [number, number][]): Promise<void
   await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [at(points[0])] });
   for (let i = 1; i < points.length; i++) {
     for (let s = 1; s <= 6; s++) {
-      const [x0, y0] = points[i - 1], [x1, y1] = points[i];
+      const [x0, y0] = points[i - 1],
+        [x1, y1] = points[i];
       await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [at([x0 + ((x1 - x0) * s) / 6, y0 + ((y1 - y0) * s) / 6])] });
     }
   }
@@ -86,11 +98,7 @@ const attr = (page: Page, selector: string, name: string) => page.locator(select
 
 /** Waits until `selector`'s attribute `name` differs from `old`, and returns the new value. */
 async function changed(page: Page, selector: string, name: string, old: string | null): Promise<string | null> {
-  await page.waitForFunction(
-    ([s, n, o]) => document.querySelector(s)?.getAttribute(n) !== o,
-    [selector, name, old] as const,
-    { timeout: 15_000 },
-  );
+  await page.waitForFunction(([s, n, o]) => document.querySelector(s)?.getAttribute(n) !== o, [selector, name, old] as const, { timeout: 15_000 });
   return attr(page, selector, name);
 }
 
@@ -108,7 +116,10 @@ test('drawing updates the prediction, the input image and every feature map; the
   const afterOne = await changed(page, '#layers', 'data-checksum', '0');
   const inputInk = await page.evaluate(() => {
     const c = document.querySelector<HTMLCanvasElement>('.tiles-input canvas')!;
-    return c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data.reduce((a, b) => a + b, 0);
+    return c
+      .getContext('2d')!
+      .getImageData(0, 0, c.width, c.height)
+      .data.reduce((a, b) => a + b, 0);
   });
   assert.ok(inputInk > 28 * 28 * 255, 'the 28x28 input shows the stroke');
 
@@ -119,7 +130,10 @@ test('drawing updates the prediction, the input image and every feature map; the
   assert.equal(await changed(page, '#bars', 'data-class', ''), '7');
   const afterSeven = await attr(page, '#layers', 'data-checksum');
   assert.notEqual(afterSeven, afterOne, 'the feature maps changed with the drawing');
-  await stroke(page, [[0.3, 0.5], [0.7, 0.5]]); // a crossed seven: more drawing, more forward passes
+  await stroke(page, [
+    [0.3, 0.5],
+    [0.7, 0.5],
+  ]); // a crossed seven: more drawing, more forward passes
   await changed(page, '#layers', 'data-checksum', afterSeven);
   assert.equal(await attr(page, 'body', 'data-tensors'), tensors, 'the page frees every tensor it makes');
 
@@ -150,7 +164,10 @@ test('training in the page: steps, charts and filters update; pause and resume; 
   await page.waitForFunction(() => Number(document.getElementById('train-status')?.dataset.step) >= 12, null, { timeout: 30_000 });
   assert.notEqual(await attr(page, '#filters', 'data-checksum'), filtersBefore, 'the filters follow the training');
   assert.ok(await page.locator('input[name="model"][value="trained"]').isChecked(), 'the pad now uses the trained network');
-  assert.match((await page.locator('#train-status').textContent()) ?? '', /^step \d+ · epoch 0\.\d · loss \d\.\d{3} · batch accuracy \d+\.\d% · validation .* images\/s on wasm · training$/);
+  assert.match(
+    (await page.locator('#train-status').textContent()) ?? '',
+    /^step \d+ · epoch 0\.\d · loss \d\.\d{3} · batch accuracy \d+\.\d% · validation .* images\/s on wasm · training$/,
+  );
 
   await page.locator('#train-pause').click();
   await page.waitForFunction(() => document.getElementById('train-pause')?.textContent === 'Resume');

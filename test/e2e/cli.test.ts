@@ -12,7 +12,6 @@ import { renderOnPaper } from '../helpers/digits.ts';
 let dir: string;
 let model: string;
 
-
 /** A failure is one clear line on stderr, a non-zero exit, and no stack trace. */
 function assertOneLineError(r: ReturnType<typeof convlab>, pattern: RegExp) {
   assert.notEqual(r.code, 0, 'expected a non-zero exit');
@@ -36,13 +35,29 @@ test('train writes the model, weights and metrics and ends with the accuracy lin
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^iter 20\/40 \| loss \d+\.\d{4} \| batch acc +\d+\.\d% \| lr 1\.00e-3 \| +[\d,]+ img\/s$/m);
   assert.match(r.stdout, /^iter 40\/40 \| validation acc +\d+\.\d\d% \(\d+ \/ 5000\)$/m);
-  const last = r.stdout.trim().split('\n').filter((l) => l.startsWith('Accuracy'));
+  const last = r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('Accuracy'));
   assert.equal(last.length, 1);
   const m = /^Accuracy on test set: (\d+\.\d\d)% \((\d+) \/ 10000\)$/.exec(last[0]);
   assert.ok(m, last[0]);
 
   const metrics = JSON.parse(await readFile(join(model, 'metrics.json'), 'utf8'));
-  for (const key of ['testAccuracy', 'testCorrect', 'testTotal', 'validationAccuracy', 'iterations', 'trainSeconds', 'trainImagesPerSecond', 'seed', 'backend', 'config', 'history', 'confusionMatrix']) {
+  for (const key of [
+    'testAccuracy',
+    'testCorrect',
+    'testTotal',
+    'validationAccuracy',
+    'iterations',
+    'trainSeconds',
+    'trainImagesPerSecond',
+    'seed',
+    'backend',
+    'config',
+    'history',
+    'confusionMatrix',
+  ]) {
     assert.ok(key in metrics, `metrics.json lacks ${key}`);
   }
   assert.equal(metrics.testCorrect, Number(m[2]));
@@ -53,8 +68,14 @@ test('train writes the model, weights and metrics and ends with the accuracy lin
   assert.equal(metrics.config.train.optimizer.learningRate, 0.001);
   assert.equal(metrics.history.length, 10); // short runs log about ten times
   assert.equal(metrics.confusionMatrix.length, 10);
-  assert.equal(metrics.confusionMatrix.flat().reduce((a: number, b: number) => a + b, 0), 10000);
-  assert.equal(metrics.confusionMatrix.reduce((a: number, row: number[], i: number) => a + row[i], 0), metrics.testCorrect);
+  assert.equal(
+    metrics.confusionMatrix.flat().reduce((a: number, b: number) => a + b, 0),
+    10000,
+  );
+  assert.equal(
+    metrics.confusionMatrix.reduce((a: number, row: number[], i: number) => a + row[i], 0),
+    metrics.testCorrect,
+  );
   assert.ok(metrics.testAccuracy > 0.5, `40 steps at lr 1e-3 should pass 50%, got ${metrics.testAccuracy}`);
 
   const modelJson = JSON.parse(await readFile(join(model, 'model.json'), 'utf8'));
@@ -93,7 +114,10 @@ test('predict classifies a picture file; --json gives one object per file', asyn
   assert.match(text.stdout, /seven\.png: 7 {2}\(7: [\d.]+%, \d: [\d.]+%, \d: [\d.]+%\)/);
   const json = convlab('predict', '--model', model, '--json', png, png);
   assert.equal(json.code, 0, json.stderr);
-  const lines = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = json.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(lines.length, 2);
   assert.equal(lines[0].file, png);
   assert.equal(lines[0].probabilities.length, 10);
@@ -104,7 +128,10 @@ test('predict classifies a picture file; --json gives one object per file', asyn
   // The text output's top three are the JSON's three largest probabilities, in order, as percentages.
   const top = [...lines[0].probabilities.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3);
   const shown = [...text.stdout.matchAll(/(\d): ([\d.]+)%/g)].map((m) => [Number(m[1]), Number(m[2])]);
-  assert.deepEqual(shown.map(([c]) => c), top.map(([c]) => c));
+  assert.deepEqual(
+    shown.map(([c]) => c),
+    top.map(([c]) => c),
+  );
   shown.forEach(([, p], i) => assert.ok(Math.abs(p - 100 * top[i][1]) < 0.1, `shown ${p}% vs ${100 * top[i][1]}%`));
 });
 

@@ -19,10 +19,6 @@ const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 let dir: string;
 let digits: string;
 
-
-
-
-
 function assertOneLineError(r: ReturnType<typeof convlab>, pattern: RegExp) {
   assert.notEqual(r.code, 0, `expected a non-zero exit; stdout: ${r.stdout}`);
   const lines = r.stderr.trim().split('\n');
@@ -59,7 +55,10 @@ test('a config that cannot work is refused before training, in one line', async 
       },
     }),
   );
-  assertOneLineError(convlab('train', '--config', bad, '--out', join(dir, 'never')), /too-deep\.json: conv block 3: the 1x1 input is smaller than the 5x5 filter with padding valid/);
+  assertOneLineError(
+    convlab('train', '--config', bad, '--out', join(dir, 'never')),
+    /too-deep\.json: conv block 3: the 1x1 input is smaller than the 5x5 filter with padding valid/,
+  );
   assert.ok(!existsSync(join(dir, 'never')), 'nothing may be written for a refused config');
   assertOneLineError(convlab('train', '--config', bad, '--preset', 'seed'), /--config.*cannot be used with.*--preset|--preset.*cannot be used with.*--config/);
   assertOneLineError(convlab('train', '--config', join(dir, 'absent.json')), /absent\.json: no such file/);
@@ -84,11 +83,30 @@ test('--config + --dataset idx:DIR + --augment: SIGKILL, --resume, byte-identica
       train: { batchSize: 32, optimizer: { type: 'rmsprop', learningRate: 0.002, momentum: 0.5 } },
     }),
   );
-  const base = ['train', '--config', config, '--dataset', `idx:${digits}`, '--augment', 'shift=2', '--iterations', '60', '--checkpoint-every', '5', '--workers', '2', '--log-every', '10'];
+  const base = [
+    'train',
+    '--config',
+    config,
+    '--dataset',
+    `idx:${digits}`,
+    '--augment',
+    'shift=2',
+    '--iterations',
+    '60',
+    '--checkpoint-every',
+    '5',
+    '--workers',
+    '2',
+    '--log-every',
+    '10',
+  ];
   const reference = join(dir, 'reference');
   const r = convlab(...base, '--no-report', '--out', reference);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /convlab train: .*regularised\.json, idx:.*digits, 60 iterations of 32 images, RMSProp, learning rate 0\.002 → 0\.00002 \(cosine\), ρ 0\.9, momentum 0\.5, ε 1e-7, augmentation shift ±2 px/);
+  assert.match(
+    r.stdout,
+    /convlab train: .*regularised\.json, idx:.*digits, 60 iterations of 32 images, RMSProp, learning rate 0\.002 → 0\.00002 \(cosine\), ρ 0\.9, momentum 0\.5, ε 1e-7, augmentation shift ±2 px/,
+  );
   assert.match(r.stdout, /^Accuracy on test set: [\d.]+% \(\d+ \/ 500\)$/m);
   const metrics = json(join(reference, 'metrics.json'));
   assert.equal(metrics.dataset, `idx:${digits}`);
@@ -114,7 +132,10 @@ test('--config + --dataset idx:DIR + --augment: SIGKILL, --resume, byte-identica
   const resumed = convlab('train', '--resume', killed, '--no-report');
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.deepEqual(readFileSync(join(killed, 'weights.bin')), readFileSync(join(reference, 'weights.bin')));
-  assertOneLineError(convlab('train', '--resume', killed, '--dataset', 'mnist'), /--resume continues the saved run exactly as it was configured; drop --dataset/);
+  assertOneLineError(
+    convlab('train', '--resume', killed, '--dataset', 'mnist'),
+    /--resume continues the saved run exactly as it was configured; drop --dataset/,
+  );
 
   // evaluate and visualize find the data set in model.json.
   const evaluated = convlab('evaluate', '--model', reference);
@@ -139,8 +160,23 @@ test('search: ranked table after each trial, search.json, continuing with more t
     }),
   );
   const args = (out: string, trials: number, iterations = 150) => [
-    'search', '--config', join(examples, 'smallest.json'), '--dataset', `idx:${digits}`, '--space', space,
-    '--trials', String(trials), '--iterations', String(iterations), '--seed', '3', '--workers', '0', '--out', out,
+    'search',
+    '--config',
+    join(examples, 'smallest.json'),
+    '--dataset',
+    `idx:${digits}`,
+    '--space',
+    space,
+    '--trials',
+    String(trials),
+    '--iterations',
+    String(iterations),
+    '--seed',
+    '3',
+    '--workers',
+    '0',
+    '--out',
+    out,
   ];
   const out = join(dir, 'search');
   const first = convlab(...args(out, 2));
@@ -149,12 +185,17 @@ test('search: ranked table after each trial, search.json, continuing with more t
   assert.match(first.stdout, /^trial 2\/2: validation [\d.]+% in [\d.]+ s$/m);
   assert.match(first.stdout, /^Accuracy on test set: [\d.]+% \(\d+ \/ 500\)$/m);
   const two = json(join(out, 'search.json'));
-  assert.deepEqual(two.trials.map((t: { trial: number }) => t.trial), [1, 2]);
+  assert.deepEqual(
+    two.trials.map((t: { trial: number }) => t.trial),
+    [1, 2],
+  );
   for (const t of two.trials) {
     assert.ok(t.params['train.optimizer.learningRate'] >= 1e-3 && t.params['train.optimizer.learningRate'] <= 2e-2);
     assert.ok([2, 4].includes(t.params['network.conv[0].filters']));
   }
-  const best = two.trials.reduce((a: { validationAccuracy: number }, b: { validationAccuracy: number }) => (b.validationAccuracy > a.validationAccuracy ? b : a));
+  const best = two.trials.reduce((a: { validationAccuracy: number }, b: { validationAccuracy: number }) =>
+    b.validationAccuracy > a.validationAccuracy ? b : a,
+  );
   assert.equal(two.best.trial, best.trial);
   assert.ok(two.best.testAccuracy > 0.5, `best test accuracy ${two.best.testAccuracy}`);
   const bestMetrics = json(join(out, 'best', 'metrics.json'));
@@ -172,8 +213,14 @@ test('search: ranked table after each trial, search.json, continuing with more t
   const fresh = convlab(...args(join(dir, 'search-fresh'), 3));
   assert.equal(fresh.code, 0, fresh.stderr);
   const again = json(join(dir, 'search-fresh', 'search.json'));
-  assert.deepEqual(again.trials.map((t: { params: object }) => t.params), three.trials.map((t: { params: object }) => t.params));
-  assert.deepEqual(again.trials.map((t: { validationAccuracy: number }) => t.validationAccuracy), three.trials.map((t: { validationAccuracy: number }) => t.validationAccuracy));
+  assert.deepEqual(
+    again.trials.map((t: { params: object }) => t.params),
+    three.trials.map((t: { params: object }) => t.params),
+  );
+  assert.deepEqual(
+    again.trials.map((t: { validationAccuracy: number }) => t.validationAccuracy),
+    three.trials.map((t: { validationAccuracy: number }) => t.validationAccuracy),
+  );
 
   assertOneLineError(convlab(...args(out, 3, 151)), /search\.json was started with another iterations \(150, now 151\)/);
   // Another seed, space or data set is refused the same way, and the file is left as it was.

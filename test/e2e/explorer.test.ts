@@ -59,7 +59,11 @@ async function open(device: Parameters<Browser['newPage']>[0] = { viewport: { wi
   });
   await page.goto(`${url}?backend=wasm`);
   await page.waitForFunction(() => document.body.dataset.ready !== 'false', null, { timeout: 60_000 });
-  assert.equal(await page.evaluate(() => document.body.dataset.ready), 'true', `page failed: ${await page.locator('#fatal').textContent()} ${errors.join('; ')}`);
+  assert.equal(
+    await page.evaluate(() => document.body.dataset.ready),
+    'true',
+    `page failed: ${await page.locator('#fatal').textContent()} ${errors.join('; ')}`,
+  );
   return { page, errors };
 }
 
@@ -72,7 +76,12 @@ async function stroke(page: Page, points: [number, number][]): Promise<void> {
   for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 6 });
   await page.mouse.up();
 }
-const SEVEN: [number, number][] = [[0.25, 0.2], [0.75, 0.2], [0.62, 0.45], [0.45, 0.85]];
+const SEVEN: [number, number][] = [
+  [0.25, 0.2],
+  [0.75, 0.2],
+  [0.62, 0.45],
+  [0.45, 0.85],
+];
 
 const attr = (page: Page, selector: string, name: string) => page.locator(selector).getAttribute(name);
 
@@ -107,7 +116,10 @@ async function serverClass(bytes: Buffer): Promise<number> {
 
 test('your own picture: PNG and JPEG through the file input, and a pasted one, preprocessed as convlab predict does', { skip }, async () => {
   const { page, errors } = await open();
-  for (const [type, index, tolerance] of [['png', 0, 1.5 / 255], ['jpeg', 1, 0.06]] as const) {
+  for (const [type, index, tolerance] of [
+    ['png', 0, 1.5 / 255],
+    ['jpeg', 1, 0.06],
+  ] as const) {
     const bytes = await digitPicture(index, type);
     const before = await updates(page);
     await page.locator('#picture').setInputFiles({ name: `digit.${type === 'png' ? 'png' : 'jpg'}`, mimeType: `image/${type}`, buffer: bytes });
@@ -172,29 +184,50 @@ test('click a feature-map cell: the convolution view shows the sum and ends at t
   const { page, errors } = await open();
   await stroke(page, SEVEN);
   await updatesAtLeast(page, 1);
-  for (const [stage, map, fx, fy] of [[1, 4, 0.5, 0.4], [2, 10, 0.45, 0.55]] as const) {
-    const tile = page.locator('.stage-conv').nth(stage - 1).locator('canvas.tile').nth(map);
+  for (const [stage, map, fx, fy] of [
+    [1, 4, 0.5, 0.4],
+    [2, 10, 0.45, 0.55],
+  ] as const) {
+    const tile = page
+      .locator('.stage-conv')
+      .nth(stage - 1)
+      .locator('canvas.tile')
+      .nth(map);
     await tile.scrollIntoViewIfNeeded();
     const box = (await tile.boundingBox())!;
     await page.mouse.click(box.x + fx * box.width, box.y + fy * box.height);
     await page.waitForFunction(() => document.getElementById('cell-view')?.dataset.value !== '');
     const shown = await page.evaluate(() => {
       const v = document.getElementById('cell-view')!;
-      return { value: Number(v.dataset.value), activation: Number(v.dataset.activation), sum: Number(v.dataset.sum), check: document.getElementById('cell-check')!.textContent!, sumText: document.getElementById('cell-sum')!.textContent! };
+      return {
+        value: Number(v.dataset.value),
+        activation: Number(v.dataset.activation),
+        sum: Number(v.dataset.sum),
+        check: document.getElementById('cell-check')!.textContent!,
+        sumText: document.getElementById('cell-sum')!.textContent!,
+      };
     });
     assert.equal(await page.locator('#cell-block').inputValue(), String(stage - 1));
     assert.equal(await page.locator('#cell-map').inputValue(), String(map + 1));
-    assert.ok(Math.abs(shown.value - shown.activation) <= 1e-4 * Math.max(1, Math.abs(shown.activation)), `explained ${shown.value}, network ${shown.activation}`);
+    assert.ok(
+      Math.abs(shown.value - shown.activation) <= 1e-4 * Math.max(1, Math.abs(shown.activation)),
+      `explained ${shown.value}, network ${shown.activation}`,
+    );
     assert.match(shown.check, /✓ the same/);
     // the activation read from the network's own layer output, as the page shows it in the map
-    const fromLayer = await page.evaluate(([s, m]) => {
-      const row = Number((document.getElementById('cell-row') as HTMLInputElement).value);
-      const col = Number((document.getElementById('cell-col') as HTMLInputElement).value);
-      return { row, col, s, m };
-    }, [stage, map] as const);
+    const fromLayer = await page.evaluate(
+      ([s, m]) => {
+        const row = Number((document.getElementById('cell-row') as HTMLInputElement).value);
+        const col = Number((document.getElementById('cell-col') as HTMLInputElement).value);
+        return { row, col, s, m };
+      },
+      [stage, map] as const,
+    );
     const printedSum = Number(/= (-?[\d.]+); \+ bias/.exec(shown.sumText)?.[1]);
     assert.ok(Math.abs(printedSum - shown.sum) < 5e-3 * Math.max(1, Math.abs(shown.sum)), `the printed sum ${printedSum} is the sum ${shown.sum}`);
-    console.log(`# cell conv${stage} map ${map + 1} (${fromLayer.row}, ${fromLayer.col}): sum ${shown.sum.toFixed(4)}, value ${shown.value.toFixed(5)}, network ${shown.activation.toFixed(5)}`);
+    console.log(
+      `# cell conv${stage} map ${map + 1} (${fromLayer.row}, ${fromLayer.col}): sum ${shown.sum.toFixed(4)}, value ${shown.value.toFixed(5)}, network ${shown.activation.toFixed(5)}`,
+    );
   }
   assert.deepEqual(errors, []);
   await mkdir(artifacts, { recursive: true });
@@ -217,16 +250,34 @@ test('the confusion grid: a cell opens exactly its misclassified test images; on
   const { page, errors } = await open();
   await page.waitForSelector('#confusion button.cell', { timeout: 120_000 });
   // the largest mistake cell
-  const cells = await page.locator('#confusion button.cell').evaluateAll((bs) => bs.map((b) => ({ t: Number((b as HTMLElement).dataset.true), p: Number((b as HTMLElement).dataset.predicted), n: Number(b.textContent) })));
+  const cells = await page
+    .locator('#confusion button.cell')
+    .evaluateAll((bs) =>
+      bs.map((b) => ({ t: Number((b as HTMLElement).dataset.true), p: Number((b as HTMLElement).dataset.predicted), n: Number(b.textContent) })),
+    );
   const biggest = cells.reduce((a, b) => (b.n > a.n ? b : a));
   const want = predicted.flatMap((p, i) => (test.labels[i] === biggest.t && p === biggest.p ? [i] : []));
   assert.equal(biggest.n, want.length, 'the grid counts what the model does on the test set');
   await page.locator(`#confusion button.cell[data-true="${biggest.t}"][data-predicted="${biggest.p}"]`).click();
   await page.waitForFunction(() => document.getElementById('error-gallery')?.dataset.state === 'ready', null, { timeout: 30_000 });
-  const shown = await page.locator('#error-gallery .error-item').evaluateAll((bs) => bs.map((b) => ({ i: Number((b as HTMLElement).dataset.index), l: Number((b as HTMLElement).dataset.label), p: Number((b as HTMLElement).dataset.predicted) })));
-  assert.deepEqual(shown.map((s) => s.i), want.slice(0, 48), 'the right images, in test-set order');
+  const shown = await page.locator('#error-gallery .error-item').evaluateAll((bs) =>
+    bs.map((b) => ({
+      i: Number((b as HTMLElement).dataset.index),
+      l: Number((b as HTMLElement).dataset.label),
+      p: Number((b as HTMLElement).dataset.predicted),
+    })),
+  );
+  assert.deepEqual(
+    shown.map((s) => s.i),
+    want.slice(0, 48),
+    'the right images, in test-set order',
+  );
   assert.ok(shown.every((s) => s.l === biggest.t && s.p === biggest.p));
-  const maps = await page.locator('#error-gallery .error-item').first().locator('canvas').evaluateAll((cs) => cs.map((c) => (c as HTMLElement).dataset.checksum ?? 'image'));
+  const maps = await page
+    .locator('#error-gallery .error-item')
+    .first()
+    .locator('canvas')
+    .evaluateAll((cs) => cs.map((c) => (c as HTMLElement).dataset.checksum ?? 'image'));
   assert.equal(maps.length, 3, 'the image and saliency for the true and the predicted class');
   assert.notEqual(maps[1], maps[2], 'the two saliency maps differ');
 
@@ -242,30 +293,42 @@ test('the confusion grid: a cell opens exactly its misclassified test images; on
   await page.close();
 });
 
-test('the embedding map: 2,000 points, and the drawing\'s point moves as the drawing changes; drawing → every view timed', { skip }, async () => {
+test("the embedding map: 2,000 points, and the drawing's point moves as the drawing changes; drawing → every view timed", { skip }, async () => {
   const { page, errors } = await open();
   await page.waitForFunction(() => document.getElementById('embedding')?.dataset.points === '2000', null, { timeout: 180_000 });
-  await stroke(page, [[0.5, 0.15], [0.5, 0.85]]);
+  await stroke(page, [
+    [0.5, 0.15],
+    [0.5, 0.85],
+  ]);
   await page.waitForFunction(() => document.getElementById('embedding')?.dataset.x !== undefined, null, { timeout: 30_000 });
   const one = [await attr(page, '#embedding', 'data-x'), await attr(page, '#embedding', 'data-y')];
   await page.locator('#clear').click();
   await stroke(page, SEVEN);
-  await page.waitForFunction((o) => {
-    const e = document.getElementById('embedding')!;
-    return e.dataset.x !== undefined && (e.dataset.x !== o[0] || e.dataset.y !== o[1]);
-  }, one, { timeout: 30_000 });
+  await page.waitForFunction(
+    (o) => {
+      const e = document.getElementById('embedding')!;
+      return e.dataset.x !== undefined && (e.dataset.x !== o[0] || e.dataset.y !== o[1]);
+    },
+    one,
+    { timeout: 30_000 },
+  );
 
   // drawing → every view (forward pass, bars, feature maps, two saliency maps, the cell view, the map)
   await page.locator('.stage-conv canvas.tile').nth(3).click();
   const times: number[] = [];
   for (let k = 0; k < 12; k++) {
     const before = await updates(page);
-    await stroke(page, [[0.3 + 0.03 * k, 0.5], [0.6, 0.52]]);
+    await stroke(page, [
+      [0.3 + 0.03 * k, 0.5],
+      [0.6, 0.52],
+    ]);
     await updatesAtLeast(page, before + 1);
     times.push(Number(await attr(page, 'body', 'data-update-ms')));
   }
   times.sort((a, b) => a - b);
-  console.log(`# drawing → all views updated, wasm, headless chromium on a shared 2-core machine: median ${times[6].toFixed(1)} ms, min ${times[0].toFixed(1)}, max ${times[times.length - 1].toFixed(1)} over ${times.length} strokes`);
+  console.log(
+    `# drawing → all views updated, wasm, headless chromium on a shared 2-core machine: median ${times[6].toFixed(1)} ms, min ${times[0].toFixed(1)}, max ${times[times.length - 1].toFixed(1)} over ${times.length} strokes`,
+  );
   assert.deepEqual(errors, []);
   await mkdir(artifacts, { recursive: true });
   await page.screenshot({ path: `${artifacts}explorer.png`, fullPage: true });
@@ -294,7 +357,10 @@ test('keyboard only: every control is reachable with Tab, named, and shows its f
   for (const id of ['picture', 'clear', 'compare', 'saliency-method', 'saliency-class', 'cell-block', 'cell-map', 'cell-row', 'cell-col', 'train-start']) {
     assert.ok(ids.includes(id), `#${id} is reachable with Tab (reached: ${ids.join(', ')})`);
   }
-  assert.ok(ids.some((id) => id.startsWith('button.cell')), 'the confusion cells are reachable');
+  assert.ok(
+    ids.some((id) => id.startsWith('button.cell')),
+    'the confusion cells are reachable',
+  );
   for (const s of seen) {
     assert.ok(s.name.length > 0, `${s.id} has an accessible name`);
     assert.ok(!s.outline.startsWith('none'), `${s.id} shows its focus (${s.outline})`);

@@ -109,7 +109,10 @@ const train = (dataset: string) => ['train', '--dataset', dataset, '--iterations
 const cases: Case[] = [
   {
     name: 'a truncated IDX images file',
-    setup: () => train(`idx:${idxFolder('idx-truncated', (f) => writeFileSync(join(f, 'train-images-idx3-ubyte'), readFileSync(join(f, 'train-images-idx3-ubyte')).subarray(0, 5000)))}`),
+    setup: () =>
+      train(
+        `idx:${idxFolder('idx-truncated', (f) => writeFileSync(join(f, 'train-images-idx3-ubyte'), readFileSync(join(f, 'train-images-idx3-ubyte')).subarray(0, 5000)))}`,
+      ),
     error: /train-images-idx3-ubyte: expected 15,696 bytes for 20x28x28 uint8, got 5,000/,
   },
   {
@@ -179,7 +182,11 @@ const cases: Case[] = [
   },
   {
     name: 'weights.bin of the wrong length',
-    setup: () => ['evaluate', '--model', damagedModel('short-weights', (f) => writeFileSync(join(f, 'weights.bin'), readFileSync(join(f, 'weights.bin')).subarray(0, 4000)))],
+    setup: () => [
+      'evaluate',
+      '--model',
+      damagedModel('short-weights', (f) => writeFileSync(join(f, 'weights.bin'), readFileSync(join(f, 'weights.bin')).subarray(0, 4000))),
+    ],
     error: /weights\.bin.*expected [\d,]+ bytes.*got 4,000/,
   },
   {

@@ -22,10 +22,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-
-
-
-
 for (const workers of ['2', '0']) {
   test(`SIGKILL at an arbitrary moment, then --resume: byte-identical weights.bin (${workers} workers)`, async (t) => {
     const reference = join(dir, `reference-${workers}`);
@@ -82,7 +78,22 @@ test('Ctrl-C finishes the step, writes a checkpoint, says how to resume and exit
 
 test('a diverging run stops with the iteration and the likely cause, keeps its last good checkpoint, exits non-zero', () => {
   const out = join(dir, 'diverged');
-  const r = run('train', '--preset', 'seed', '--iterations', '50', '--learning-rate', '1e30', '--checkpoint-every', '1', '--workers', '0', '--no-report', '--out', out);
+  const r = run(
+    'train',
+    '--preset',
+    'seed',
+    '--iterations',
+    '50',
+    '--learning-rate',
+    '1e30',
+    '--checkpoint-every',
+    '1',
+    '--workers',
+    '0',
+    '--no-report',
+    '--out',
+    out,
+  );
   assert.equal(r.code, 1, r.stdout + r.stderr);
   const line = r.stderr.trim().split('\n').at(-1)!;
   assert.match(line, /iteration \d+: the loss is (NaN|Infinity|-Infinity); training diverged\. The learning rate \(1\.00e\+30\) is the likely cause/);

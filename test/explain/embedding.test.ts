@@ -28,7 +28,8 @@ after(async () => {
 /** 3 well-separated Gaussian clusters of 80 points in 16 dimensions. */
 function clusters(): { features: Float32Array; labels: number[] } {
   const rng = new Rng(1);
-  const dims = 16, per = 80;
+  const dims = 16,
+    per = 80;
   const features = new Float32Array(3 * per * dims);
   const labels: number[] = [];
   for (let c = 0; c < 3; c++) {
@@ -68,7 +69,10 @@ test('seeded UMAP: the same map twice, clusters apart, and transform places poin
     const v = features.subarray(i * 16, (i + 1) * 16);
     const p = projector.project(v);
     assert.deepEqual(projector.project(v), p, 'deterministic');
-    assert.ok(dist(p, a.points[i]) < 0.15 * spread, `point ${i} projected ${dist(p, a.points[i]).toFixed(3)} away from its fitted place (spread ${spread.toFixed(2)})`);
+    assert.ok(
+      dist(p, a.points[i]) < 0.15 * spread,
+      `point ${i} projected ${dist(p, a.points[i]).toFixed(3)} away from its fitted place (spread ${spread.toFixed(2)})`,
+    );
     assert.ok(dist(p, centres[labels[i]]) < Math.min(...centres.filter((_, k) => k !== labels[i]).map((q) => dist(p, q))), 'it lands in its own cluster');
   }
   const neighbours = projector.neighbours(features.subarray(0, 16));
@@ -91,7 +95,11 @@ test('the cache: fitted once into the run folder (atomically), read back, refitt
     assert.equal(first.file.layer, 'fc1');
     assert.equal(first.file.dims, 128);
     assert.ok((await readdir(model)).includes(EMBEDDING_FILE));
-    assert.deepEqual((await readdir(model)).filter((f) => f.endsWith('.tmp')), [], 'no temporary file left behind');
+    assert.deepEqual(
+      (await readdir(model)).filter((f) => f.endsWith('.tmp')),
+      [],
+      'no temporary file left behind',
+    );
     const again = await loadOrFitEmbedding(model, net, params, test, options);
     assert.equal(again.cached, true);
     assert.deepEqual(again.file.points, first.file.points);

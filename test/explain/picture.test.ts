@@ -18,7 +18,10 @@ test('a digit model: the same 28x28 as convlab predict; a blank picture says so'
   const got = preprocessPicture(p, { height: 28, width: 28, channels: 1 });
   assert.deepEqual(got.pixels, toMnist(grayFromRgba(p.rgba, p.width, p.height)).pixels);
   assert.match(got.note, /inverted/);
-  const blank = preprocessPicture(picture(50, 50, () => [200, 200, 200, 255]), { height: 28, width: 28, channels: 1 });
+  const blank = preprocessPicture(
+    picture(50, 50, () => [200, 200, 200, 255]),
+    { height: 28, width: 28, channels: 1 },
+  );
   assert.equal(blank.pixels, null);
   assert.match(blank.note, /no ink/);
 });
@@ -32,5 +35,8 @@ test('a colour model: each channel area-averaged to the input size, transparency
   assert.deepEqual(at(3, 3), [1, 0, 0]);
   assert.deepEqual(at(28, 3), [0, 0, 1]);
   // the last output row averages one red row with one transparent (white) row
-  assert.deepEqual(at(3, 31).map((v) => Math.round(v * 100) / 100), [1, 0.5, 0.5]);
+  assert.deepEqual(
+    at(3, 31).map((v) => Math.round(v * 100) / 100),
+    [1, 0.5, 0.5],
+  );
 });

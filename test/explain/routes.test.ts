@@ -25,12 +25,18 @@ test('test-run: the confusion matrix of the served model, the same as metrics.js
   const run = JSON.parse(r.body) as TestRun;
   assert.equal(run.total, 10_000);
   assert.equal(run.classes, 10);
-  assert.equal(run.confusion.flat().reduce((a, b) => a + b, 0), 10_000);
-  assert.deepEqual(run.confusion, run.metricsConfusion, 'the wasm backend gives the training run\'s own answers');
-  assert.equal(run.correct, run.confusion.reduce((n, row, i) => n + row[i], 0));
+  assert.equal(
+    run.confusion.flat().reduce((a, b) => a + b, 0),
+    10_000,
+  );
+  assert.deepEqual(run.confusion, run.metricsConfusion, "the wasm backend gives the training run's own answers");
+  assert.equal(
+    run.correct,
+    run.confusion.reduce((n, row, i) => n + row[i], 0),
+  );
 });
 
-test('errors: a cell\'s images are that cell\'s test images, with pixels and probabilities', async () => {
+test("errors: a cell's images are that cell's test images, with pixels and probabilities", async () => {
   const run = JSON.parse((await app.inject({ method: 'GET', url: '/api/explain/test-run' })).body) as TestRun;
   const tensors = tf.memory().numTensors;
   let checked = 0;
@@ -48,7 +54,11 @@ test('errors: a cell\'s images are that cell\'s test images, with pixels and pro
         assert.equal(Buffer.from(im.pixels, 'base64').length, 784);
         assert.equal(im.probabilities.indexOf(Math.max(...im.probabilities)), p);
       }
-      assert.deepEqual([...cell.images.map((i) => i.index)].sort((a, b) => a - b), cell.images.map((i) => i.index), 'in test-set order');
+      assert.deepEqual(
+        [...cell.images.map((i) => i.index)].sort((a, b) => a - b),
+        cell.images.map((i) => i.index),
+        'in test-set order',
+      );
       checked++;
       break;
     }

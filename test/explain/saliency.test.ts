@@ -11,15 +11,7 @@ import { useBackend } from '../../src/backend.ts';
 import { Rng } from '../../src/data/batches.ts';
 import { presets, type NetworkConfig } from '../../src/model/config.ts';
 import { disposeParams, initParams, type Params } from '../../src/model/cnn.ts';
-import {
-  classScore,
-  gradCam,
-  gradCamWeights,
-  gradientTimesInput,
-  headNetwork,
-  inputGradient,
-  upsampleBilinear,
-} from '../../src/explain/saliency.ts';
+import { classScore, gradCam, gradCamWeights, gradientTimesInput, headNetwork, inputGradient, upsampleBilinear } from '../../src/explain/saliency.ts';
 
 const lesson: NetworkConfig = presets.seed.network;
 const smooth: NetworkConfig = {
@@ -45,7 +37,8 @@ function image(net: NetworkConfig, seed: number): Float32Array {
 
 /** Central difference of the class score in pixel i. */
 function numeric(net: NetworkConfig, p: Params, x: Float32Array, cls: number, i: number, eps: number): number {
-  const plus = x.slice(), minus = x.slice();
+  const plus = x.slice(),
+    minus = x.slice();
   plus[i] += eps;
   minus[i] -= eps;
   return (classScore(net, p, plus, cls) - classScore(net, p, minus, cls)) / (2 * eps);
@@ -72,7 +65,7 @@ test('input gradient = numerical differences (smooth network, cpu)', async () =>
   disposeParams(p);
 });
 
-test('input gradient = numerical differences (the lesson\'s ReLU / max-pool network, cpu)', async () => {
+test("input gradient = numerical differences (the lesson's ReLU / max-pool network, cpu)", async () => {
   await useBackend('cpu');
   const p = params(lesson, 3);
   const x = image(lesson, 4);
@@ -119,7 +112,8 @@ test('Grad-CAM weights = numerical differences through the head of the network (
     const scale = Math.max(...alpha.map(Math.abs));
     for (let k = 0; k < shape[2]; k += 5) {
       // α_k = mean of ∂score/∂A_k = (1/(h'w')) · d/dt score(A + t·1_k)
-      const plus = maps.slice(), minus = maps.slice();
+      const plus = maps.slice(),
+        minus = maps.slice();
       for (let i = k; i < maps.length; i += shape[2]) {
         plus[i] += eps;
         minus[i] -= eps;
@@ -129,7 +123,10 @@ test('Grad-CAM weights = numerical differences through the head of the network (
     }
     const cam = gradCam(net, p, x, cls);
     assert.equal(cam.values.length, 28 * 28);
-    assert.ok(cam.values.every((v) => v >= 0), 'Grad-CAM is a ReLU of the weighted maps');
+    assert.ok(
+      cam.values.every((v) => v >= 0),
+      'Grad-CAM is a ReLU of the weighted maps',
+    );
     disposeParams(p);
   }
 });
@@ -137,7 +134,13 @@ test('Grad-CAM weights = numerical differences through the head of the network (
 test('bilinear upsampling keeps constants and the mean of a ramp', () => {
   const flat = upsampleBilinear(new Float32Array(49).fill(2), 7, 7, 28, 28);
   assert.ok(flat.every((v) => Math.abs(v - 2) < 1e-6));
-  const ramp = upsampleBilinear(Float32Array.from({ length: 4 }, (_, i) => i % 2), 2, 2, 4, 4);
+  const ramp = upsampleBilinear(
+    Float32Array.from({ length: 4 }, (_, i) => i % 2),
+    2,
+    2,
+    4,
+    4,
+  );
   assert.deepEqual(Array.from(ramp.slice(0, 4)), [0, 0.25, 0.75, 1]);
 });
 

@@ -66,7 +66,10 @@ test('export writes DIR/model.onnx by default; ONNX Runtime loads it and agrees 
   const r = convlab('export', '--model', model);
   assert.equal(r.code, 0, r.stderr);
   const file = join(model, 'model.onnx');
-  assert.match(r.stdout.trim(), /^wrote .*model\.onnx \([\d,]+ bytes, ONNX opset 13\): input images \[N,1,28,28\] NCHW float32 in \[0,1\] → probabilities, logits \[N,10\]$/);
+  assert.match(
+    r.stdout.trim(),
+    /^wrote .*model\.onnx \([\d,]+ bytes, ONNX opset 13\): input images \[N,1,28,28\] NCHW float32 in \[0,1\] → probabilities, logits \[N,10\]$/,
+  );
   assert.equal(r.stderr, '');
   const s = await session(readFileSync(file));
   assert.deepEqual(s.inputNames, ['images']);
@@ -125,7 +128,10 @@ test('bad input: one line, exit 2, nothing written', async () => {
   // an unwritable --out: its folder is a file; --out is a folder
   const blocker = join(dir, 'a-file');
   await writeFile(blocker, 'not a folder');
-  assertOneLineError(convlab('export', '--model', model, '--out', join(blocker, 'model.onnx')), /--out .*a-file\/model\.onnx: cannot write there \((ENOTDIR|EEXIST)\)/);
+  assertOneLineError(
+    convlab('export', '--model', model, '--out', join(blocker, 'model.onnx')),
+    /--out .*a-file\/model\.onnx: cannot write there \((ENOTDIR|EEXIST)\)/,
+  );
   assert.equal(readFileSync(blocker, 'utf8'), 'not a folder');
   assertOneLineError(convlab('export', '--model', model, '--out', dir), /--out .*: is a folder — pass a file name/);
 

@@ -134,7 +134,9 @@ async function cases(): Promise<Case[]> {
   const rgbOdd = { train: rgbSet(2000, 20, 24, 5, 13), test: rgbSet(2000, 20, 24, 5, 14) };
   const list: Case[] = [{ name: 'seed preset', net: presets.seed.network, ...mnist }];
 
-  for (const file of readdirSync(examples).filter((f) => f.endsWith('.json')).sort()) {
+  for (const file of readdirSync(examples)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
     const draft = await loadRunConfigFile(join(examples, file));
     // cifar10-lesson.json is for 32x32 RGB: give it the generated RGB set of that shape
     const rgb = file.startsWith('cifar10');
@@ -144,7 +146,12 @@ async function cases(): Promise<Case[]> {
   }
 
   const block = presets.seed.network.conv[0];
-  const extra = (name: string, net: Omit<NetworkConfig, 'input' | 'weightStddev' | 'biasInit'>, data: { train: LabeledImages; test: LabeledImages }, classes: number): void => {
+  const extra = (
+    name: string,
+    net: Omit<NetworkConfig, 'input' | 'weightStddev' | 'biasInit'>,
+    data: { train: LabeledImages; test: LabeledImages },
+    classes: number,
+  ): void => {
     const draft = draftFromRun({ network: { ...presets.seed.network, ...net }, train: presets.seed.train });
     const run = resolveRunConfig(draft, shapeOf(data.test, classes, name), name);
     checkShapes(run.network, name);
@@ -241,7 +248,9 @@ describe('ONNX Runtime predicts what convlab predicts', async () => {
             start += n;
           }
           await s.release();
-          t.diagnostic(`${c.name} [${layout}]: ${c.test.count} images, ${classes.size} classes predicted, max |Δp| ${maxDiff.toExponential(2)}, ${mismatches} different classes`);
+          t.diagnostic(
+            `${c.name} [${layout}]: ${c.test.count} images, ${classes.size} classes predicted, max |Δp| ${maxDiff.toExponential(2)}, ${mismatches} different classes`,
+          );
           assert.equal(mismatches, 0, `${c.name} [${layout}]: ONNX Runtime's class differs from convlab's for ${mismatches} of ${c.test.count} images`);
           assert.ok(maxDiff <= TOLERANCE, `${c.name} [${layout}]: probabilities differ by up to ${maxDiff} (> ${TOLERANCE})`);
         }
@@ -260,7 +269,10 @@ describe('ONNX Runtime predicts what convlab predicts', async () => {
       t.skip(message);
       return;
     }
-    const results = checkWithOnnx(python, exported.map((e) => e.file));
+    const results = checkWithOnnx(
+      python,
+      exported.map((e) => e.file),
+    );
     assert.equal(results.length, exported.length);
     results.forEach((r, i) => {
       assert.ok(r.opset >= 13, `${r.file}: opset ${r.opset}`);

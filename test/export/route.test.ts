@@ -20,7 +20,11 @@ import { ortProbabilities, session } from './runtime.ts';
 
 let dir: string;
 let app: FastifyInstance;
-const net: NetworkConfig = { ...presets.seed.network, conv: [{ ...presets.seed.network.conv[0], filters: 4 }], dense: [{ units: 10, activation: 'linear', dropout: 0 }] };
+const net: NetworkConfig = {
+  ...presets.seed.network,
+  conv: [{ ...presets.seed.network.conv[0], filters: 4 }],
+  dense: [{ units: 10, activation: 'linear', dropout: 0 }],
+};
 const pixels = Array.from({ length: 784 }, (_, i) => ((i * 37) % 100) / 100);
 
 before(async () => {
@@ -42,7 +46,10 @@ test('/api/model links the ONNX file; it downloads as an attachment and predicts
   assert.equal(info.files.onnx, '/api/model.onnx');
 
   const served = (await app.inject({ method: 'POST', url: '/api/predict', payload: { pixels } })).json() as { probabilities: number[] };
-  for (const [layout, query, name] of [['nchw', '', 'model.onnx'], ['nhwc', '?layout=nhwc', 'model-nhwc.onnx']] as const) {
+  for (const [layout, query, name] of [
+    ['nchw', '', 'model.onnx'],
+    ['nhwc', '?layout=nhwc', 'model-nhwc.onnx'],
+  ] as const) {
     const r: LightMyRequestResponse = await app.inject({ method: 'GET', url: `${info.files.onnx}${query}` });
     assert.equal(r.statusCode, 200);
     assert.equal(r.headers['content-type'], 'application/octet-stream');

@@ -1,5 +1,5 @@
 /** Test helpers that draw MNIST digits the way a user's photo or drawing would look. */
-import { Canvas, createCanvas, ImageData } from '@napi-rs/canvas';
+import { type Canvas, createCanvas, ImageData } from '@napi-rs/canvas';
 
 /** Draws a 28x28 digit dark-on-white, `scale` times larger (smoothed), top-left at (x, y) of a w x h canvas. */
 export function renderOnPaper(digit: Float32Array, opts: { scale: number; w: number; h: number; x: number; y: number }): Canvas {
@@ -19,4 +19,3 @@ export function renderOnPaper(digit: Float32Array, opts: { scale: number; w: num
   ctx.drawImage(small, opts.x, opts.y, 28 * opts.scale, 28 * opts.scale);
   return big;
 }
-

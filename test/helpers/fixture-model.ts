@@ -18,7 +18,14 @@ import { evaluate, train } from '../../src/train/loop.ts';
 
 export const fixtureRun: RunConfig = {
   network: presets.seed.network,
-  train: { ...presets.seed.train, iterations: 300, optimizer: { ...presets.seed.train.optimizer, learningRate: 1e-3 }, seed: 3, logEvery: 30, validateEvery: 0 },
+  train: {
+    ...presets.seed.train,
+    iterations: 300,
+    optimizer: { ...presets.seed.train.optimizer, learningRate: 1e-3 },
+    seed: 3,
+    logEvery: 30,
+    validateEvery: 0,
+  },
 };
 
 const root = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));

@@ -139,12 +139,16 @@ for (const c of poolCases) {
     const xs = c.ties ? Float32Array.from(random(size(c.x)), (v) => Math.round(v)) : random(size(c.x));
     const probe = tf.tidy(() => tf.maxPool(tf.zeros(c.x) as tf.Tensor4D, c.size, c.stride, c.pad).shape);
     const rs = random(size(probe));
-    await agree(label, () => {
-      const x = tf.tensor4d(xs, c.x);
-      const r = tf.tensor(rs, probe);
-      const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, c.size, c.stride, c.pad), r)))(x);
-      return [dx];
-    }, 1e-6);
+    await agree(
+      label,
+      () => {
+        const x = tf.tensor4d(xs, c.x);
+        const r = tf.tensor(rs, probe);
+        const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, c.size, c.stride, c.pad), r)))(x);
+        return [dx];
+      },
+      1e-6,
+    );
   });
 }
 
@@ -220,21 +224,28 @@ test('sum over leading axes (fast path) and every other reduction (stock kernel)
   for (const c of cases) {
     const n = size(c.shape);
     const values = c.dtype === 'int32' ? Float32Array.from(random(n), (v) => Math.round(v * 50)) : random(n);
-    await agree(`sum ${c.shape.join('x')} axis ${c.axis}${c.keepDims ? ' keepDims' : ''} ${c.dtype ?? 'float32'}`, () => {
-      const x = tf.tensor(values, c.shape, c.dtype ?? 'float32');
-      const y = tf.sum(x, c.axis, c.keepDims);
-      const axes = tf.util.parseAxisParam(c.axis, c.shape);
-      const shape = c.keepDims ? c.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : c.shape.filter((_, i) => !axes.includes(i));
-      assert.deepEqual(y.shape, shape);
-      return [tf.cast(y, 'float32')];
-    }, 1e-5);
+    await agree(
+      `sum ${c.shape.join('x')} axis ${c.axis}${c.keepDims ? ' keepDims' : ''} ${c.dtype ?? 'float32'}`,
+      () => {
+        const x = tf.tensor(values, c.shape, c.dtype ?? 'float32');
+        const y = tf.sum(x, c.axis, c.keepDims);
+        const axes = tf.util.parseAxisParam(c.axis, c.shape);
+        const shape = c.keepDims ? c.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : c.shape.filter((_, i) => !axes.includes(i));
+        assert.deepEqual(y.shape, shape);
+        return [tf.cast(y, 'float32')];
+      },
+      1e-5,
+    );
   }
   // The bias gradient of a broadcast add goes through it.
   const xs = random(3 * 5 * 4 * 6);
   const bs = random(6);
   const rs = random(3 * 5 * 4 * 6);
   await agree('add bias gradient', () => {
-    const [dx, db] = tf.grads((x: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.add(x, b), tf.tensor(rs, [3, 5, 4, 6]))))([tf.tensor(xs, [3, 5, 4, 6]), tf.tensor(bs, [6])]);
+    const [dx, db] = tf.grads((x: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.add(x, b), tf.tensor(rs, [3, 5, 4, 6]))))([
+      tf.tensor(xs, [3, 5, 4, 6]),
+      tf.tensor(bs, [6]),
+    ]);
     return [dx, db];
   });
 });
@@ -309,7 +320,10 @@ test('add with a bias (SIMD fast path) and every other add (stock kernel): wasm 
   const bs = random(8);
   const rs = random(3 * 5 * 4 * 8);
   await agree('add bias gradient, 8 channels', () => {
-    const [dx, db] = tf.grads((x: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.add(x, b), tf.tensor(rs, [3, 5, 4, 8]))))([tf.tensor(xs, [3, 5, 4, 8]), tf.tensor(bs, [8])]);
+    const [dx, db] = tf.grads((x: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.add(x, b), tf.tensor(rs, [3, 5, 4, 8]))))([
+      tf.tensor(xs, [3, 5, 4, 8]),
+      tf.tensor(bs, [8]),
+    ]);
     return [dx, db];
   });
 });
@@ -326,12 +340,16 @@ test('wasm: the SIMD one-channel filter gradient matches the im2col matrix produ
     const dys = random(size(probe));
     const run = () =>
       tf.tidy(() => {
-        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor(xs, [...xShape]), dy: tf.tensor(dys, probe) }, {
-          strides: 1,
-          pad,
-          dataFormat: 'NHWC',
-          filterShape: [kh, kw, 1, cout],
-        }) as tf.Tensor;
+        const dw = tf.engine().runKernel(
+          'Conv2DBackpropFilter',
+          { x: tf.tensor(xs, [...xShape]), dy: tf.tensor(dys, probe) },
+          {
+            strides: 1,
+            pad,
+            dataFormat: 'NHWC',
+            filterShape: [kh, kw, 1, cout],
+          },
+        ) as tf.Tensor;
         return dw.dataSync() as Float32Array;
       });
     const simd = run();
@@ -402,11 +420,23 @@ async function checkNumerically(
 for (const backend of ['cpu', 'wasm'] as const) {
   test(`${backend}: conv2d gradients match numerical differences`, async () => {
     const r = random(6 * 6 * 3 * 2);
-    await checkNumerically(backend, 'conv2d same', [[2, 6, 6, 2], [3, 3, 2, 3]], (x, w) =>
-      tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), tf.tensor(r, [2, 6, 6, 3]))),
+    await checkNumerically(
+      backend,
+      'conv2d same',
+      [
+        [2, 6, 6, 2],
+        [3, 3, 2, 3],
+      ],
+      (x, w) => tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), tf.tensor(r, [2, 6, 6, 3]))),
     );
-    await checkNumerically(backend, 'conv2d stride 2 valid', [[2, 7, 7, 2], [3, 3, 2, 2]], (x, w) =>
-      tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'valid'))),
+    await checkNumerically(
+      backend,
+      'conv2d stride 2 valid',
+      [
+        [2, 7, 7, 2],
+        [3, 3, 2, 2],
+      ],
+      (x, w) => tf.sum(tf.square(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'valid'))),
     );
   });
 
@@ -418,7 +448,15 @@ for (const backend of ['cpu', 'wasm'] as const) {
       eps: 1e-2,
       values: [distinct],
     });
-    await checkNumerically(backend, 'relu(matMul)', [[4, 6], [6, 5]], (a, b) => tf.sum(tf.square(tf.relu(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D)))));
+    await checkNumerically(
+      backend,
+      'relu(matMul)',
+      [
+        [4, 6],
+        [6, 5],
+      ],
+      (a, b) => tf.sum(tf.square(tf.relu(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D)))),
+    );
     const labels = tf.tidy(() => tf.oneHot(tf.tensor1d([1, 0, 3, 2], 'int32'), 4));
     await checkNumerically(backend, 'softmax cross-entropy', [[4, 4]], (logits) => tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar);
     labels.dispose();
@@ -434,7 +472,9 @@ test('wasm: the SIMD max-pool gradient is bit-identical to the JavaScript loop, 
   const run = () =>
     tf.tidy(() => {
       const r = tf.tensor(rs, [5, 6, 4, 20]);
-      return tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, 2, 2, 'same'), r)))(tf.tensor4d(xs, shape)).dataSync();
+      return tf
+        .grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, 2, 2, 'same'), r)))(tf.tensor4d(xs, shape))
+        .dataSync();
     });
   const simd = run();
   allowSimdKernels(false);

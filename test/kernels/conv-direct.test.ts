@@ -41,7 +41,16 @@ const fixed: Case[] = [
   { x: [1, 7, 7, 36], w: [3, 3, 36, 64], pad: 'same' }, // extra-layers' third conv
   { x: [2, 4, 4, 3], w: [5, 5, 3, 2], pad: 'same' }, // filter larger than the image
   { x: [2, 9, 8, 3], w: [2, 2, 3, 5], pad: 'same' }, // even filter: asymmetric SAME padding
-  { x: [1, 6, 6, 2], w: [3, 3, 2, 3], pad: [[0, 0], [2, 0], [1, 2], [0, 0]] }, // explicit, uneven padding
+  {
+    x: [1, 6, 6, 2],
+    w: [3, 3, 2, 3],
+    pad: [
+      [0, 0],
+      [2, 0],
+      [1, 2],
+      [0, 0],
+    ],
+  }, // explicit, uneven padding
   { x: [1, 1, 13, 1], w: [1, 1, 1, 1], pad: 'valid' }, // one row, one channel, 1x1
 ];
 
@@ -49,7 +58,16 @@ const randomCases: Case[] = Array.from({ length: 30 }, () => {
   const kh = int(1, 5);
   const kw = int(1, 5);
   // explicit padding up to the filter size − 1 (more would need a crop in the input gradient)
-  const pads: Padding[] = ['same', 'valid', [[0, 0], [int(0, kh - 1), int(0, kh - 1)], [int(0, kw - 1), int(0, kw - 1)], [0, 0]]];
+  const pads: Padding[] = [
+    'same',
+    'valid',
+    [
+      [0, 0],
+      [int(0, kh - 1), int(0, kh - 1)],
+      [int(0, kw - 1), int(0, kw - 1)],
+      [0, 0],
+    ],
+  ];
   const pad = pads[int(0, 2)];
   // no empty outputs (the stock wasm kernels fail on those, with or without convlab's)
   const minH = pad === 'same' ? 1 : Math.max(1, kh - (pad === 'valid' ? 0 : pad[1][0] + pad[1][1]));
@@ -147,7 +165,10 @@ test('the block plan covers every output vector once and keeps within the regist
     }
   }
   // conv2 of the lesson (36 channels, 14 wide): no group of one vector computed pixel by pixel.
-  assert.ok(planGroups(9, 14).every((g) => g.r * g.v >= 6), JSON.stringify(planGroups(9, 14)));
+  assert.ok(
+    planGroups(9, 14).every((g) => g.r * g.v >= 6),
+    JSON.stringify(planGroups(9, 14)),
+  );
 });
 
 test('a generated module is valid WebAssembly that a third-party reader (wabt) accepts', async () => {

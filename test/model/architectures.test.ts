@@ -86,10 +86,17 @@ test('every example config: layers-model round trip with the same predictions, a
         const files = result.figures.map((f) => f.file);
         for (const [i] of run.network.conv.entries()) {
           assert.ok(files.includes(`conv${i + 1}-maps.png`), `${file}: no conv${i + 1}-maps.png`);
-          assert.ok(files.some((f) => f.startsWith(`conv${i + 1}-weights`)), `${file}: no conv${i + 1} weights`);
+          assert.ok(
+            files.some((f) => f.startsWith(`conv${i + 1}-weights`)),
+            `${file}: no conv${i + 1} weights`,
+          );
         }
         for (const f of ['samples.png', 'errors.png', 'confusion.png']) assert.ok(files.includes(f), `${file}: no ${f}`);
-        assert.deepEqual(result.skipped.map((s) => s.file), ['curves.png'], `${file}: skipped ${JSON.stringify(result.skipped)}`);
+        assert.deepEqual(
+          result.skipped.map((s) => s.file),
+          ['curves.png'],
+          `${file}: skipped ${JSON.stringify(result.skipped)}`,
+        );
       } finally {
         x.dispose();
         disposeParams(params);

@@ -110,7 +110,10 @@ for (const [label, net] of [
       const loaded = await loadModel(dir);
       assert.deepEqual(loaded.net, net);
       assert.deepEqual(loaded.metadata, metadata);
-      assert.deepEqual([...loaded.weights.keys()], weightSpecs(net).map((s) => s.name));
+      assert.deepEqual(
+        [...loaded.weights.keys()],
+        weightSpecs(net).map((s) => s.name),
+      );
       for (const [name, tensor] of weights) {
         const back = loaded.weights.get(name)!;
         assert.deepEqual(back.shape, tensor.shape, name);

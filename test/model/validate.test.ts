@@ -22,7 +22,13 @@ function rejects(fn: () => unknown, code: string, message: RegExp): void {
   });
 }
 
-const lessonNet = { conv: [{ filters: 16, size: 5 }, { filters: 36, size: 5 }], dense: [{ units: 128 }, {}] };
+const lessonNet = {
+  conv: [
+    { filters: 16, size: 5 },
+    { filters: 36, size: 5 },
+  ],
+  dense: [{ units: 128 }, {}],
+};
 const resolve = (json: unknown, data = mnist) => resolveRunConfig(parseRunConfig(json, 'net.json'), data, 'net.json');
 
 test('examples/seed.json and examples/default.json are exactly the two presets', async () => {
@@ -51,7 +57,17 @@ test('every example config parses, and fits both MNIST (28x28x1) and CIFAR-10 (3
 
 test('defaults fill what a config leaves out; the output layer takes its units from the data set', () => {
   const run = resolve({ network: { conv: [{ filters: 8, size: 3 }], dense: [{ units: 32 }, {}] } }, { ...mnist, classes: 47, name: 'idx:/emnist' });
-  assert.deepEqual(run.network.conv[0], { filters: 8, size: 3, stride: 1, padding: 'same', pool: 'max', poolSize: 2, activation: 'relu', order: 'pool-then-activation', dropout: 0 });
+  assert.deepEqual(run.network.conv[0], {
+    filters: 8,
+    size: 3,
+    stride: 1,
+    padding: 'same',
+    pool: 'max',
+    poolSize: 2,
+    activation: 'relu',
+    order: 'pool-then-activation',
+    dropout: 0,
+  });
   assert.deepEqual(run.network.dense, [
     { units: 32, activation: 'relu', dropout: 0 },
     { units: 47, activation: 'linear', dropout: 0 },
@@ -76,22 +92,53 @@ test('shape errors name the block, the sizes and the fix', () => {
       dense: [{}],
     },
   };
-  rejects(() => resolve(tooDeep), 'CONFIG_SHAPE', /^net\.json: conv block 3: the 1x1 input is smaller than the 5x5 filter with padding valid — use padding "same"/);
   rejects(
-    () => resolve({ network: { conv: [{ filters: 4, size: 3, poolSize: 2 }, { filters: 4, size: 3, poolSize: 16 }], dense: [{}] } }),
+    () => resolve(tooDeep),
+    'CONFIG_SHAPE',
+    /^net\.json: conv block 3: the 1x1 input is smaller than the 5x5 filter with padding valid — use padding "same"/,
+  );
+  rejects(
+    () =>
+      resolve({
+        network: {
+          conv: [
+            { filters: 4, size: 3, poolSize: 2 },
+            { filters: 4, size: 3, poolSize: 16 },
+          ],
+          dense: [{}],
+        },
+      }),
     'CONFIG_SHAPE',
     /conv block 2: the 14x14 output of the convolution is smaller than the 16x16 max pool/,
   );
-  rejects(() => resolve({ network: { ...lessonNet, dense: [{ units: 128 }, { units: 12 }] } }), 'CONFIG_SHAPE', /dense layer 2 is the output layer and has 12 units, but mnist has 10 classes/);
-  rejects(() => resolve({ network: { ...lessonNet, input: { height: 28, width: 28, channels: 1 } } }, cifar), 'CONFIG_SHAPE', /network\.input is 28x28x1 but cifar10:\/data has 32x32x3 images/);
-  rejects(() => resolve({ network: { conv: [{ filters: 4096, size: 5, pool: 'none' }], dense: [{ units: 4096 }, {}] } }), 'CONFIG_SHAPE', /parameters, more than convlab builds/);
+  rejects(
+    () => resolve({ network: { ...lessonNet, dense: [{ units: 128 }, { units: 12 }] } }),
+    'CONFIG_SHAPE',
+    /dense layer 2 is the output layer and has 12 units, but mnist has 10 classes/,
+  );
+  rejects(
+    () => resolve({ network: { ...lessonNet, input: { height: 28, width: 28, channels: 1 } } }, cifar),
+    'CONFIG_SHAPE',
+    /network\.input is 28x28x1 but cifar10:\/data has 32x32x3 images/,
+  );
+  rejects(
+    () => resolve({ network: { conv: [{ filters: 4096, size: 5, pool: 'none' }], dense: [{ units: 4096 }, {}] } }),
+    'CONFIG_SHAPE',
+    /parameters, more than convlab builds/,
+  );
 });
 
 test('field errors name the field, what it must be, and suggest the near miss', () => {
   const cases: [unknown, RegExp][] = [
     [{}, /needs a "network" object/],
-    [{ network: { conv: [{ filters: 16, size: 5, pool: 'maxx' }], dense: [{}] } }, /conv block 1 \(network\.conv\[0\]\)\.pool must be "max", "avg" or "none", got "maxx" \(did you mean "max"\?\)/],
-    [{ network: { conv: [{ filter: 16, size: 5 }], dense: [{}] } }, /conv block 1 \(network\.conv\[0\]\) has an unknown field "filter" \(did you mean "filters"\?\)/],
+    [
+      { network: { conv: [{ filters: 16, size: 5, pool: 'maxx' }], dense: [{}] } },
+      /conv block 1 \(network\.conv\[0\]\)\.pool must be "max", "avg" or "none", got "maxx" \(did you mean "max"\?\)/,
+    ],
+    [
+      { network: { conv: [{ filter: 16, size: 5 }], dense: [{}] } },
+      /conv block 1 \(network\.conv\[0\]\) has an unknown field "filter" \(did you mean "filters"\?\)/,
+    ],
     [{ network: { conv: [{ size: 5 }], dense: [{}] } }, /conv block 1 \(network\.conv\[0\]\) needs "filters"/],
     [{ network: { conv: [{ filters: 2.5, size: 5 }], dense: [{}] } }, /\.filters must be a whole number ≥ 1, got 2\.5/],
     [{ network: { conv: [{ filters: 8, size: 5, dropout: 1 }], dense: [{}] } }, /\.dropout must be a number ≥ 0 and < 1, got 1/],
@@ -103,7 +150,10 @@ test('field errors name the field, what it must be, and suggest the near miss', 
     [{ network: lessonNet, train: { optimizer: { type: 'adagrad' } } }, /train\.optimizer\.type must be "adam", "sgd" or "rmsprop", got "adagrad"/],
     [{ network: lessonNet, train: { optimizer: { learningRate: -1 } } }, /learningRate must be a number > 0, got -1/],
     [{ network: lessonNet, train: { optimizer: { schedule: { type: 'step' } } } }, /schedule of type step needs "every"/],
-    [{ network: lessonNet, train: { optimizer: { schedule: { type: 'constant', finalLearningRate: 1 } } } }, /finalLearningRate does not apply to a constant schedule/],
+    [
+      { network: lessonNet, train: { optimizer: { schedule: { type: 'constant', finalLearningRate: 1 } } } },
+      /finalLearningRate does not apply to a constant schedule/,
+    ],
     [{ network: lessonNet, train: { augment: { shift: 2, flip: 'yes' } } }, /train\.augment\.flip must be true or false, got "yes"/],
     [{ network: lessonNet, train: { batchsize: 32 } }, /train has an unknown field "batchsize" \(did you mean "batchSize"\?\)/],
   ];

@@ -37,11 +37,17 @@ test('predict reads WebP, writes --show, adds "preprocessed" and warns about two
     const show = join(dir, 'show');
     const r = convlab('predict', '--model', MODEL, '--json', '--preprocessed', '--show', show, join(dir, 'seven.webp'), join(dir, 'two.webp'));
     assert.equal(r.code, 0, r.stderr);
-    const [one, two] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const [one, two] = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(one.class, 7);
     assert.equal(one.preprocessed.length, 784);
     assert.deepEqual(one.warnings, []);
-    assert.ok(two.warnings.some((w: string) => w.includes('2 digits side by side')), JSON.stringify(two.warnings));
+    assert.ok(
+      two.warnings.some((w: string) => w.includes('2 digits side by side')),
+      JSON.stringify(two.warnings),
+    );
     const png = await loadImage(join(show, 'seven.show.png'));
     assert.ok(png.width > 280 && png.height >= 280, `${png.width}x${png.height}`);
 
@@ -54,7 +60,10 @@ test('predict reads WebP, writes --show, adds "preprocessed" and warns about two
     white.getContext('2d').fillStyle = '#fff';
     white.getContext('2d').fillRect(0, 0, 50, 50);
     await writeFile(join(dir, 'white.png'), white.toBuffer('image/png'));
-    for (const [file, message] of [['cut.webp', /corrupt WebP image \(truncated/], ['white.png', /no digit found/]] as const) {
+    for (const [file, message] of [
+      ['cut.webp', /corrupt WebP image \(truncated/],
+      ['white.png', /no digit found/],
+    ] as const) {
       const bad = convlab('predict', '--model', MODEL, join(dir, file));
       assert.equal(bad.code, 2, bad.stderr);
       assert.match(bad.stderr, message);

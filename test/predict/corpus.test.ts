@@ -22,7 +22,8 @@ test(`the default model reads ≥ 96% of ${PER_FAMILY} pictures per distortion f
   const scores = await score(corpus(PER_FAMILY, 17, digits), MODEL, undefined, (p, got) => wrong.push(`${p.name} → ${got < 0 ? 'no digit' : got}`));
   t.diagnostic(`\n${formatScores(scores)}`);
   if (wrong.length > 0) t.diagnostic(`wrong: ${wrong.join(', ')}`);
-  const correct = scores.reduce((s, f) => s + f.correct, 0), total = scores.reduce((s, f) => s + f.total, 0);
+  const correct = scores.reduce((s, f) => s + f.correct, 0),
+    total = scores.reduce((s, f) => s + f.total, 0);
   assert.equal(total, 14 * PER_FAMILY);
   assert.ok(correct / total >= 0.96, `overall ${((100 * correct) / total).toFixed(1)}%`);
   for (const f of scores) assert.ok(f.correct / f.total >= 0.9, `${f.family}: ${f.correct}/${f.total}`);

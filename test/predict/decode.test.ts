@@ -135,7 +135,12 @@ describe('bad pictures get one clear error each', () => {
     ihdr.writeUInt32BE(w, 0);
     ihdr.writeUInt32BE(h, 4);
     ihdr[8] = 8; // 8-bit grey
-    const bomb = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))]);
+    const bomb = Buffer.concat([
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+      chunk('IHDR', ihdr),
+      chunk('IDAT', idat),
+      chunk('IEND', new Uint8Array(0)),
+    ]);
     assert.ok(bomb.length < 1_000_000, `${bomb.length} bytes`);
     const t0 = performance.now();
     await expectError(decodeImage(bomb, 'bomb.png'), 'IMAGE_TOO_LARGE', 'bomb.png', '256,000,000');

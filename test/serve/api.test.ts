@@ -83,7 +83,7 @@ after(async () => {
 });
 
 describe('POST /api/predict', () => {
-  test('pixels: the class and probabilities of convlab\'s forward pass, for real test digits', async () => {
+  test("pixels: the class and probabilities of convlab's forward pass, for real test digits", async () => {
     let correct = 0;
     for (let k = 0; k < 20; k++) {
       const r = await post('/api/predict', { pixels: Array.from(digit(k)) });
@@ -104,7 +104,11 @@ describe('POST /api/predict', () => {
     const bytes = png(k);
     const jpeg = renderOnPaper(digit(k), { scale: 6, w: 220, h: 200, x: 20, y: 10 }).toBuffer('image/jpeg', 92);
     const answers: Prediction[] = [];
-    for (const payload of [{ image: bytes.toString('base64') }, { image: `data:image/png;base64,${bytes.toString('base64')}` }, { image: jpeg.toString('base64') }]) {
+    for (const payload of [
+      { image: bytes.toString('base64') },
+      { image: `data:image/png;base64,${bytes.toString('base64')}` },
+      { image: jpeg.toString('base64') },
+    ]) {
       const r = await post('/api/predict', payload);
       assert.equal(r.statusCode, 200, r.body);
       answers.push(r.json());
@@ -142,7 +146,9 @@ describe('POST /api/predict', () => {
   test('concurrent requests share forward passes, and each still gets its own answer', async () => {
     // 40 requests at once, batches among them and a bad one in the middle: the server groups them
     // into forward passes of up to LIMITS.predictBatch images (PredictBatcher)
-    const bodies: unknown[] = Array.from({ length: 40 }, (_, k) => (k % 10 === 3 ? { batch: [{ pixels: Array.from(digit(k)) }, { pixels: Array.from(digit(k + 1)) }] } : { pixels: Array.from(digit(k)) }));
+    const bodies: unknown[] = Array.from({ length: 40 }, (_, k) =>
+      k % 10 === 3 ? { batch: [{ pixels: Array.from(digit(k)) }, { pixels: Array.from(digit(k + 1)) }] } : { pixels: Array.from(digit(k)) },
+    );
     bodies[20] = { pixels: [0.5] };
     const answers = await Promise.all(bodies.map((b) => post('/api/predict', b)));
     answers.forEach((r, k) => {
@@ -164,11 +170,29 @@ describe('POST /api/activations', () => {
     assertClose(a.input.data, pixels, 0);
     assert.deepEqual(
       a.layers.map((l) => [l.name, l.kind, l.shape.join('x')]),
-      [['conv1', 'conv', '14x14x16'], ['conv2', 'conv', '7x7x36'], ['fc1', 'dense', '128'], ['fc2', 'logits', '10'], ['softmax', 'softmax', '10']],
+      [
+        ['conv1', 'conv', '14x14x16'],
+        ['conv2', 'conv', '7x7x36'],
+        ['fc1', 'dense', '128'],
+        ['fc2', 'logits', '10'],
+        ['softmax', 'softmax', '10'],
+      ],
     );
-    for (const l of a.layers) assert.equal(l.data.length, l.shape.reduce((x, y) => x * y, 1), l.name);
-    for (const l of a.layers.slice(0, 3)) assert.ok(l.data.every((v) => v >= 0), `${l.name} is after a ReLU`);
-    assert.ok(a.layers[0].data.some((v) => v > 0), 'conv1 responds to a digit');
+    for (const l of a.layers)
+      assert.equal(
+        l.data.length,
+        l.shape.reduce((x, y) => x * y, 1),
+        l.name,
+      );
+    for (const l of a.layers.slice(0, 3))
+      assert.ok(
+        l.data.every((v) => v >= 0),
+        `${l.name} is after a ReLU`,
+      );
+    assert.ok(
+      a.layers[0].data.some((v) => v > 0),
+      'conv1 responds to a digit',
+    );
     const p = (await post('/api/predict', { pixels })).json() as Prediction;
     assertClose(a.probabilities, p.probabilities);
     assertClose(a.layers[4].data, p.probabilities);
@@ -196,51 +220,242 @@ describe('bad input: a 4xx with a code, never a 500', () => {
     return { pixels: p };
   };
   const cases: { name: string; request: () => InjectOptions; status: number; code: string }[] = [
-    { name: 'too few pixels', request: () => ({ method: 'POST', url: '/api/predict', payload: { pixels: px().slice(1) } }), status: 400, code: 'PIXELS_LENGTH' },
-    { name: 'too many pixels', request: () => ({ method: 'POST', url: '/api/predict', payload: { pixels: [...px(), 0] } }), status: 400, code: 'PIXELS_LENGTH' },
+    {
+      name: 'too few pixels',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { pixels: px().slice(1) } }),
+      status: 400,
+      code: 'PIXELS_LENGTH',
+    },
+    {
+      name: 'too many pixels',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { pixels: [...px(), 0] } }),
+      status: 400,
+      code: 'PIXELS_LENGTH',
+    },
     { name: 'pixels not an array', request: () => ({ method: 'POST', url: '/api/predict', payload: { pixels: 'zero' } }), status: 400, code: 'PIXELS_LENGTH' },
     { name: 'a "NaN" pixel', request: () => ({ method: 'POST', url: '/api/predict', payload: withAt(5, 'NaN') }), status: 400, code: 'PIXELS_NOT_NUMBER' },
-    { name: 'a null pixel (JSON.stringify(NaN))', request: () => ({ method: 'POST', url: '/api/predict', payload: JSON.stringify(withAt(9, NaN)), headers: { 'content-type': 'application/json' } }), status: 400, code: 'PIXELS_NOT_NUMBER' },
-    { name: 'a bare NaN literal', request: () => ({ method: 'POST', url: '/api/predict', payload: `{"pixels":[NaN${',0'.repeat(783)}]}`, headers: { 'content-type': 'application/json' } }), status: 400, code: 'BAD_JSON' },
+    {
+      name: 'a null pixel (JSON.stringify(NaN))',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: JSON.stringify(withAt(9, NaN)), headers: { 'content-type': 'application/json' } }),
+      status: 400,
+      code: 'PIXELS_NOT_NUMBER',
+    },
+    {
+      name: 'a bare NaN literal',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: `{"pixels":[NaN${',0'.repeat(783)}]}`, headers: { 'content-type': 'application/json' } }),
+      status: 400,
+      code: 'BAD_JSON',
+    },
     { name: 'a pixel above 1', request: () => ({ method: 'POST', url: '/api/predict', payload: withAt(100, 1.5) }), status: 400, code: 'PIXELS_RANGE' },
     { name: 'a negative pixel', request: () => ({ method: 'POST', url: '/api/predict', payload: withAt(0, -0.01) }), status: 400, code: 'PIXELS_RANGE' },
-    { name: '0..255 pixels', request: () => ({ method: 'POST', url: '/api/predict', payload: { pixels: px().map((v) => v * 255) } }), status: 400, code: 'PIXELS_RANGE' },
+    {
+      name: '0..255 pixels',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { pixels: px().map((v) => v * 255) } }),
+      status: 400,
+      code: 'PIXELS_RANGE',
+    },
     { name: 'bad base64', request: () => ({ method: 'POST', url: '/api/predict', payload: { image: 'iVBORw0KGgo$$$' } }), status: 400, code: 'IMAGE_BASE64' },
-    { name: 'base64 of impossible length', request: () => ({ method: 'POST', url: '/api/predict', payload: { image: 'AAAAA' } }), status: 400, code: 'IMAGE_BASE64' },
+    {
+      name: 'base64 of impossible length',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { image: 'AAAAA' } }),
+      status: 400,
+      code: 'IMAGE_BASE64',
+    },
     { name: 'image not a string', request: () => ({ method: 'POST', url: '/api/predict', payload: { image: 42 } }), status: 400, code: 'IMAGE_BASE64' },
     { name: 'empty image', request: () => ({ method: 'POST', url: '/api/predict', payload: { image: '' } }), status: 400, code: 'IMAGE_EMPTY' },
-    { name: 'not an image', request: () => ({ method: 'POST', url: '/api/predict', payload: { image: Buffer.from('hello, this is text').toString('base64') } }), status: 400, code: 'IMAGE_DECODE' },
-    { name: 'a truncated PNG', request: () => ({ method: 'POST', url: '/api/predict', payload: { image: png(0).subarray(0, 300).toString('base64') } }), status: 400, code: 'IMAGE_DECODE' },
-    { name: 'a GIF', request: () => ({ method: 'POST', url: '/api/predict', payload: { image: Buffer.from('GIF89a\x01\x00\x01\x00').toString('base64') } }), status: 400, code: 'IMAGE_DECODE' },
-    { name: 'a PNG claiming 100,000 x 100,000 pixels', request: () => ({ method: 'POST', url: '/api/predict', payload: { image: hugePngHeader().toString('base64') } }), status: 413, code: 'IMAGE_TOO_LARGE' },
-    { name: 'both pixels and image', request: () => ({ method: 'POST', url: '/api/predict', payload: { pixels: px(), image: 'AAAA' } }), status: 400, code: 'INPUT_AMBIGUOUS' },
+    {
+      name: 'not an image',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { image: Buffer.from('hello, this is text').toString('base64') } }),
+      status: 400,
+      code: 'IMAGE_DECODE',
+    },
+    {
+      name: 'a truncated PNG',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { image: png(0).subarray(0, 300).toString('base64') } }),
+      status: 400,
+      code: 'IMAGE_DECODE',
+    },
+    {
+      name: 'a GIF',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { image: Buffer.from('GIF89a\x01\x00\x01\x00').toString('base64') } }),
+      status: 400,
+      code: 'IMAGE_DECODE',
+    },
+    {
+      name: 'a PNG claiming 100,000 x 100,000 pixels',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { image: hugePngHeader().toString('base64') } }),
+      status: 413,
+      code: 'IMAGE_TOO_LARGE',
+    },
+    {
+      name: 'both pixels and image',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { pixels: px(), image: 'AAAA' } }),
+      status: 400,
+      code: 'INPUT_AMBIGUOUS',
+    },
     { name: 'neither', request: () => ({ method: 'POST', url: '/api/predict', payload: { picture: [] } }), status: 400, code: 'INPUT_MISSING' },
-    { name: 'a JSON array body', request: () => ({ method: 'POST', url: '/api/predict', payload: JSON.stringify(px()), headers: { 'content-type': 'application/json' } }), status: 400, code: 'BAD_REQUEST' },
-    { name: 'a JSON null body', request: () => ({ method: 'POST', url: '/api/predict', payload: 'null', headers: { 'content-type': 'application/json' } }), status: 400, code: 'BAD_REQUEST' },
-    { name: 'invalid JSON', request: () => ({ method: 'POST', url: '/api/predict', payload: '{"pixels": [0, 1', headers: { 'content-type': 'application/json' } }), status: 400, code: 'BAD_JSON' },
-    { name: 'an empty JSON body', request: () => ({ method: 'POST', url: '/api/predict', payload: '', headers: { 'content-type': 'application/json' } }), status: 400, code: 'BAD_JSON' },
-    { name: 'prototype poisoning', request: () => ({ method: 'POST', url: '/api/predict', payload: '{"__proto__": {"pixels": 1}}', headers: { 'content-type': 'application/json' } }), status: 400, code: 'BAD_JSON' },
-    { name: 'text/plain', request: () => ({ method: 'POST', url: '/api/predict', payload: 'seven', headers: { 'content-type': 'text/plain' } }), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-    { name: 'application/xml', request: () => ({ method: 'POST', url: '/api/predict', payload: '<digit/>', headers: { 'content-type': 'application/xml' } }), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-    { name: 'a body over the limit', request: () => ({ method: 'POST', url: '/api/predict', payload: { image: 'A'.repeat(LIMITS.bodyBytes + 16) } }), status: 413, code: 'BODY_TOO_LARGE' },
-    { name: 'raw image bytes over the limit', request: () => ({ method: 'POST', url: '/api/predict', payload: Buffer.alloc(LIMITS.bodyBytes + 1), headers: { 'content-type': 'image/png' } }), status: 413, code: 'BODY_TOO_LARGE' },
-    { name: 'raw bytes that are not an image', request: () => ({ method: 'POST', url: '/api/predict', payload: Buffer.from('not a png'), headers: { 'content-type': 'image/png' } }), status: 400, code: 'IMAGE_DECODE' },
-    { name: 'a batch over the limit', request: () => ({ method: 'POST', url: '/api/predict', payload: { batch: Array.from({ length: LIMITS.predictBatch + 1 }, () => ({ pixels: px() })) } }), status: 400, code: 'BATCH_TOO_LARGE' },
+    {
+      name: 'a JSON array body',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: JSON.stringify(px()), headers: { 'content-type': 'application/json' } }),
+      status: 400,
+      code: 'BAD_REQUEST',
+    },
+    {
+      name: 'a JSON null body',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: 'null', headers: { 'content-type': 'application/json' } }),
+      status: 400,
+      code: 'BAD_REQUEST',
+    },
+    {
+      name: 'invalid JSON',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: '{"pixels": [0, 1', headers: { 'content-type': 'application/json' } }),
+      status: 400,
+      code: 'BAD_JSON',
+    },
+    {
+      name: 'an empty JSON body',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: '', headers: { 'content-type': 'application/json' } }),
+      status: 400,
+      code: 'BAD_JSON',
+    },
+    {
+      name: 'prototype poisoning',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: '{"__proto__": {"pixels": 1}}', headers: { 'content-type': 'application/json' } }),
+      status: 400,
+      code: 'BAD_JSON',
+    },
+    {
+      name: 'text/plain',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: 'seven', headers: { 'content-type': 'text/plain' } }),
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    },
+    {
+      name: 'application/xml',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: '<digit/>', headers: { 'content-type': 'application/xml' } }),
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    },
+    {
+      name: 'a body over the limit',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { image: 'A'.repeat(LIMITS.bodyBytes + 16) } }),
+      status: 413,
+      code: 'BODY_TOO_LARGE',
+    },
+    {
+      name: 'raw image bytes over the limit',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: Buffer.alloc(LIMITS.bodyBytes + 1), headers: { 'content-type': 'image/png' } }),
+      status: 413,
+      code: 'BODY_TOO_LARGE',
+    },
+    {
+      name: 'raw bytes that are not an image',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: Buffer.from('not a png'), headers: { 'content-type': 'image/png' } }),
+      status: 400,
+      code: 'IMAGE_DECODE',
+    },
+    {
+      name: 'a batch over the limit',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { batch: Array.from({ length: LIMITS.predictBatch + 1 }, () => ({ pixels: px() })) } }),
+      status: 400,
+      code: 'BATCH_TOO_LARGE',
+    },
     { name: 'an empty batch', request: () => ({ method: 'POST', url: '/api/predict', payload: { batch: [] } }), status: 400, code: 'BATCH_EMPTY' },
-    { name: 'a batch that is not an array', request: () => ({ method: 'POST', url: '/api/predict', payload: { batch: { pixels: px() } } }), status: 400, code: 'BAD_REQUEST' },
-    { name: 'a bad item in a batch', request: () => ({ method: 'POST', url: '/api/predict', payload: { batch: [{ pixels: px() }, { pixels: [1] }] } }), status: 400, code: 'PIXELS_LENGTH' },
-    { name: 'batch and pixels', request: () => ({ method: 'POST', url: '/api/predict', payload: { batch: [], pixels: px() } }), status: 400, code: 'INPUT_AMBIGUOUS' },
-    { name: 'a multipart file that is not an image', request: () => ({ method: 'POST', url: '/api/predict', ...multipart([{ name: 'file', filename: 'notes.txt', type: 'text/plain', data: 'just text' }]) }), status: 400, code: 'IMAGE_DECODE' },
-    { name: 'multipart without a file', request: () => ({ method: 'POST', url: '/api/predict', ...multipart([{ name: 'digit', data: '7' }]) }), status: 400, code: 'MULTIPART_NO_FILE' },
-    { name: 'multipart with two files', request: () => ({ method: 'POST', url: '/api/predict', ...multipart([{ name: 'a', filename: 'a.png', type: 'image/png', data: png(0) }, { name: 'b', filename: 'b.png', type: 'image/png', data: png(1) }]) }), status: 400, code: 'MULTIPART_TOO_MANY_FILES' },
-    { name: 'a multipart file over the limit', request: () => ({ method: 'POST', url: '/api/predict', ...multipart([{ name: 'file', filename: 'big.png', type: 'image/png', data: Buffer.alloc(LIMITS.bodyBytes + 1) }]) }), status: 413, code: 'BODY_TOO_LARGE' },
-    { name: 'multipart without a boundary', request: () => ({ method: 'POST', url: '/api/predict', payload: 'x', headers: { 'content-type': 'multipart/form-data' } }), status: 400, code: 'BAD_REQUEST' },
-    { name: 'a cut-off multipart body', request: () => ({ method: 'POST', url: '/api/predict', payload: '--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nabc', headers: { 'content-type': 'multipart/form-data; boundary=b' } }), status: 400, code: 'BAD_REQUEST' },
+    {
+      name: 'a batch that is not an array',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { batch: { pixels: px() } } }),
+      status: 400,
+      code: 'BAD_REQUEST',
+    },
+    {
+      name: 'a bad item in a batch',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { batch: [{ pixels: px() }, { pixels: [1] }] } }),
+      status: 400,
+      code: 'PIXELS_LENGTH',
+    },
+    {
+      name: 'batch and pixels',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: { batch: [], pixels: px() } }),
+      status: 400,
+      code: 'INPUT_AMBIGUOUS',
+    },
+    {
+      name: 'a multipart file that is not an image',
+      request: () => ({ method: 'POST', url: '/api/predict', ...multipart([{ name: 'file', filename: 'notes.txt', type: 'text/plain', data: 'just text' }]) }),
+      status: 400,
+      code: 'IMAGE_DECODE',
+    },
+    {
+      name: 'multipart without a file',
+      request: () => ({ method: 'POST', url: '/api/predict', ...multipart([{ name: 'digit', data: '7' }]) }),
+      status: 400,
+      code: 'MULTIPART_NO_FILE',
+    },
+    {
+      name: 'multipart with two files',
+      request: () => ({
+        method: 'POST',
+        url: '/api/predict',
+        ...multipart([
+          { name: 'a', filename: 'a.png', type: 'image/png', data: png(0) },
+          { name: 'b', filename: 'b.png', type: 'image/png', data: png(1) },
+        ]),
+      }),
+      status: 400,
+      code: 'MULTIPART_TOO_MANY_FILES',
+    },
+    {
+      name: 'a multipart file over the limit',
+      request: () => ({
+        method: 'POST',
+        url: '/api/predict',
+        ...multipart([{ name: 'file', filename: 'big.png', type: 'image/png', data: Buffer.alloc(LIMITS.bodyBytes + 1) }]),
+      }),
+      status: 413,
+      code: 'BODY_TOO_LARGE',
+    },
+    {
+      name: 'multipart without a boundary',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: 'x', headers: { 'content-type': 'multipart/form-data' } }),
+      status: 400,
+      code: 'BAD_REQUEST',
+    },
+    {
+      name: 'a cut-off multipart body',
+      request: () => ({
+        method: 'POST',
+        url: '/api/predict',
+        payload: '--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nabc',
+        headers: { 'content-type': 'multipart/form-data; boundary=b' },
+      }),
+      status: 400,
+      code: 'BAD_REQUEST',
+    },
     { name: 'no body at all', request: () => ({ method: 'POST', url: '/api/predict' }), status: 400, code: 'BAD_REQUEST' },
-    { name: 'an empty image/png body', request: () => ({ method: 'POST', url: '/api/predict', payload: '', headers: { 'content-type': 'image/png' } }), status: 400, code: 'IMAGE_EMPTY' },
-    { name: 'activations: a multipart upload that is not an image', request: () => ({ method: 'POST', url: '/api/activations', ...multipart([{ name: 'file', filename: 'x.bin', data: Buffer.from([1, 2, 3]) }]) }), status: 400, code: 'IMAGE_DECODE' },
-    { name: 'activations: wrong length', request: () => ({ method: 'POST', url: '/api/activations', payload: { pixels: [0, 0] } }), status: 400, code: 'PIXELS_LENGTH' },
-    { name: 'activations: bad base64', request: () => ({ method: 'POST', url: '/api/activations', payload: { image: '***' } }), status: 400, code: 'IMAGE_BASE64' },
+    {
+      name: 'an empty image/png body',
+      request: () => ({ method: 'POST', url: '/api/predict', payload: '', headers: { 'content-type': 'image/png' } }),
+      status: 400,
+      code: 'IMAGE_EMPTY',
+    },
+    {
+      name: 'activations: a multipart upload that is not an image',
+      request: () => ({ method: 'POST', url: '/api/activations', ...multipart([{ name: 'file', filename: 'x.bin', data: Buffer.from([1, 2, 3]) }]) }),
+      status: 400,
+      code: 'IMAGE_DECODE',
+    },
+    {
+      name: 'activations: wrong length',
+      request: () => ({ method: 'POST', url: '/api/activations', payload: { pixels: [0, 0] } }),
+      status: 400,
+      code: 'PIXELS_LENGTH',
+    },
+    {
+      name: 'activations: bad base64',
+      request: () => ({ method: 'POST', url: '/api/activations', payload: { image: '***' } }),
+      status: 400,
+      code: 'IMAGE_BASE64',
+    },
     { name: 'an unknown route', request: () => ({ method: 'GET', url: '/api/nothing' }), status: 404, code: 'NOT_FOUND' },
     { name: 'GET on a POST route', request: () => ({ method: 'GET', url: '/api/predict' }), status: 404, code: 'NOT_FOUND' },
     { name: 'an unknown wasm file', request: () => ({ method: 'GET', url: '/tfjs-wasm/..%2Fpackage.json' }), status: 404, code: 'NOT_FOUND' },
@@ -279,7 +494,14 @@ describe('bad input: a 4xx with a code, never a 500', () => {
 
   test('property: random bytes under any accepted content type get a 4xx, never a 500', async () => {
     const known = new Set(Object.keys(ERROR_STATUS));
-    const types = ['application/json', 'image/png', 'image/jpeg', 'multipart/form-data', 'multipart/form-data; boundary=b', 'multipart/form-data; boundary=----x'];
+    const types = [
+      'application/json',
+      'image/png',
+      'image/jpeg',
+      'multipart/form-data',
+      'multipart/form-data; boundary=b',
+      'multipart/form-data; boundary=----x',
+    ];
     const png8 = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
     const bytes = fc.oneof(
       fc.uint8Array({ maxLength: 300 }),
@@ -303,8 +525,14 @@ describe('the model, the data, the document', () => {
     const r = await get('/api/model');
     assert.equal(r.statusCode, 200);
     const m = r.json() as ModelInfo;
-    assert.deepEqual(m.architecture.map((l) => l.name), ['conv1', 'conv2', 'fc1', 'fc2', 'softmax']);
-    assert.deepEqual(m.architecture.map((l) => l.parameters), [416, 14_436, 225_920, 1_290, 0]);
+    assert.deepEqual(
+      m.architecture.map((l) => l.name),
+      ['conv1', 'conv2', 'fc1', 'fc2', 'softmax'],
+    );
+    assert.deepEqual(
+      m.architecture.map((l) => l.parameters),
+      [416, 14_436, 225_920, 1_290, 0],
+    );
     assert.equal(m.parameters, 242_062);
     assert.equal(m.network.conv[1].filters, 36);
     assert.equal((m.train as { iterations: number }).iterations, 300);
@@ -326,7 +554,10 @@ describe('the model, the data, the document', () => {
   });
 
   test('GET /api/mnist-subset: uint8 pixels and labels equal to MNIST, for train and test', async () => {
-    for (const [split, data] of [['train', mnist.train], ['test', mnist.test]] as const) {
+    for (const [split, data] of [
+      ['train', mnist.train],
+      ['test', mnist.test],
+    ] as const) {
       const r = await get(`/api/mnist-subset?split=${split}&offset=10&count=5`);
       assert.equal(r.statusCode, 200, r.body);
       const s = r.json() as MnistSubset;
@@ -361,7 +592,22 @@ describe('the model, the data, the document', () => {
     assert.equal(r.statusCode, 200);
     const doc = r.json() as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
     assert.equal(doc.openapi, '3.1.0');
-    const paths = ['/api/predict', '/api/activations', '/api/model', '/api/model.onnx', '/api/explain/test-run', '/api/explain/errors', '/api/explain/embedding', '/api/mnist-subset', '/api/openapi.json', '/healthz', '/readyz', '/model/model.json', '/model/weights.bin', '/tfjs-wasm/{file}'];
+    const paths = [
+      '/api/predict',
+      '/api/activations',
+      '/api/model',
+      '/api/model.onnx',
+      '/api/explain/test-run',
+      '/api/explain/errors',
+      '/api/explain/embedding',
+      '/api/mnist-subset',
+      '/api/openapi.json',
+      '/healthz',
+      '/readyz',
+      '/model/model.json',
+      '/model/weights.bin',
+      '/tfjs-wasm/{file}',
+    ];
     assert.deepEqual(Object.keys(doc.paths).sort(), paths.sort(), 'every route, generated from the routes themselves');
     const refs = [...r.body.matchAll(/"\$ref":"#\/components\/schemas\/(\w+)"/g)].map((m) => m[1]);
     assert.ok(refs.length > 10);

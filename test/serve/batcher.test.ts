@@ -38,7 +38,14 @@ test('requests made in one turn share a pass of at most maxBatch images; answers
   const sizes: number[] = [];
   const batcher = new PredictBatcher([runner(sizes)], { maxBatch: 8 });
   const jobs = [1, 3, 2, 4, 1].map((n, j) => Array.from({ length: n }, (_, i) => digit(10 * j + i)));
-  const answers = await Promise.all(jobs.map((images) => batcher.predict(images, images.map(() => 0))));
+  const answers = await Promise.all(
+    jobs.map((images) =>
+      batcher.predict(
+        images,
+        images.map(() => 0),
+      ),
+    ),
+  );
   assert.deepEqual(sizes, [6, 5], 'passes of 1+3+2 and 4+1 images');
   jobs.forEach((images, j) => images.forEach((im, i) => assert.ok(close(answers[j][i].probabilities, expected(im)), `job ${j} image ${i}`)));
   await batcher.predict([digit(0)], [0]);

@@ -64,7 +64,12 @@ test('serve --no-page: answers on loopback, logs one line per request, stops cle
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
   const lines = out().split('\n');
-  for (const [method, path, status] of [['GET', '/healthz', 200], ['POST', '/api/predict', 200], ['POST', '/api/predict', 400], ['GET', '/', 503]]) {
+  for (const [method, path, status] of [
+    ['GET', '/healthz', 200],
+    ['POST', '/api/predict', 200],
+    ['POST', '/api/predict', 400],
+    ['GET', '/', 503],
+  ]) {
     const n = lines.filter((l) => new RegExp(`^\\S+Z ${method} ${path} ${status} \\d+\\.\\d ms$`).test(l)).length;
     assert.equal(n, 1, `one line for ${method} ${path} ${status}:\n${out()}`);
   }
@@ -72,7 +77,10 @@ test('serve --no-page: answers on loopback, logs one line per request, stops cle
 });
 
 test('a missing model, or a port in use, is one line on stderr and exit code 2', async () => {
-  const missing = spawnSync(process.execPath, [bin, 'serve', '--model', '/nonexistent/model', '--no-page'], { encoding: 'utf8', env: { ...process.env, CONVLAB_DEBUG: '' } });
+  const missing = spawnSync(process.execPath, [bin, 'serve', '--model', '/nonexistent/model', '--no-page'], {
+    encoding: 'utf8',
+    env: { ...process.env, CONVLAB_DEBUG: '' },
+  });
   assert.equal(missing.status, 2);
   assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
   assert.match(missing.stderr, /^convlab: \/nonexistent\/model: no model\.json/);
@@ -97,7 +105,10 @@ test('a missing model, or a port in use, is one line on stderr and exit code 2',
 });
 
 test('off loopback without --token-file or --no-auth: refuses to start, one line, exit 2', () => {
-  const r = spawnSync(process.execPath, [bin, 'serve', '--model', model, '--host', '0.0.0.0', '--port', '0', '--no-page'], { encoding: 'utf8', env: { ...process.env, CONVLAB_DEBUG: '' } });
+  const r = spawnSync(process.execPath, [bin, 'serve', '--model', model, '--host', '0.0.0.0', '--port', '0', '--no-page'], {
+    encoding: 'utf8',
+    env: { ...process.env, CONVLAB_DEBUG: '' },
+  });
   assert.equal(r.status, 2, r.stderr);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 1, r.stderr);
@@ -112,7 +123,10 @@ test('a token file that is missing or too short: one line, exit 2', async () => 
   try {
     const short = join(dir, 'short');
     await writeFile(short, 'abc\n');
-    for (const [file, pattern] of [[join(dir, 'missing'), /cannot read it \(ENOENT\)/], [short, /at least 16 characters/]] as const) {
+    for (const [file, pattern] of [
+      [join(dir, 'missing'), /cannot read it \(ENOENT\)/],
+      [short, /at least 16 characters/],
+    ] as const) {
       const r = spawnSync(process.execPath, [bin, 'serve', '--model', model, '--token-file', file, '--port', '0', '--no-page'], { encoding: 'utf8' });
       assert.equal(r.status, 2, r.stderr);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);

@@ -21,7 +21,16 @@ after(async () => {
 });
 
 const routes = ['/api/predict', '/api/activations', '/api/model', '/healthz', '/api/openapi.json', '/api/mnist-subset', '/nope', '/api/predict/extra'];
-const contentTypes = ['application/json', 'text/plain', 'image/png', 'image/jpeg', 'multipart/form-data; boundary=x', 'multipart/form-data', 'application/octet-stream', ''];
+const contentTypes = [
+  'application/json',
+  'text/plain',
+  'image/png',
+  'image/jpeg',
+  'multipart/form-data; boundary=x',
+  'multipart/form-data',
+  'application/octet-stream',
+  '',
+];
 
 const nearPixels = fc.array(
   fc.oneof(fc.double({ min: -0.1, max: 1.1 }), fc.double(), fc.constant(Number.NaN), fc.constant(0.5), fc.string({ maxLength: 3 }), fc.constant(null)),
@@ -31,7 +40,9 @@ const nearPixels = fc.array(
 const jsonBody = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
   fc.record({ pixels: nearPixels }).map((v) => JSON.stringify(v)),
-  fc.record({ image: fc.oneof(fc.string({ maxLength: 50 }), fc.base64String({ maxLength: 200 }), fc.constant('data:image/png;base64,iVBORw0KGgo=')) }).map((v) => JSON.stringify(v)),
+  fc
+    .record({ image: fc.oneof(fc.string({ maxLength: 50 }), fc.base64String({ maxLength: 200 }), fc.constant('data:image/png;base64,iVBORw0KGgo=')) })
+    .map((v) => JSON.stringify(v)),
   fc.record({ batch: fc.array(fc.oneof(fc.record({ pixels: nearPixels }), fc.jsonValue({ maxDepth: 1 })), { maxLength: 70 }) }).map((v) => JSON.stringify(v)),
   fc.string({ maxLength: 100 }).map((s) => `{"pixels": [${s}`), // broken JSON
 );
@@ -40,12 +51,16 @@ const anyRequest: fc.Arbitrary<InjectOptions> = fc.record({
   method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'),
   url: fc.oneof(
     fc.constantFrom(...routes),
-    fc.tuple(fc.constantFrom('/api/mnist-subset'), fc.dictionary(fc.constantFrom('split', 'offset', 'count'), fc.string({ maxLength: 8 }), { maxKeys: 3 })).map(
-      ([path, q]) => `${path}?${new URLSearchParams(q)}`,
-    ),
+    fc
+      .tuple(fc.constantFrom('/api/mnist-subset'), fc.dictionary(fc.constantFrom('split', 'offset', 'count'), fc.string({ maxLength: 8 }), { maxKeys: 3 }))
+      .map(([path, q]) => `${path}?${new URLSearchParams(q)}`),
   ),
   headers: fc.constantFrom(...contentTypes).map((t) => (t ? { 'content-type': t } : {})),
-  payload: fc.oneof(jsonBody, fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.from(b)), fc.constant(undefined)),
+  payload: fc.oneof(
+    jsonBody,
+    fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.from(b)),
+    fc.constant(undefined),
+  ),
 }) as fc.Arbitrary<InjectOptions>;
 
 /** Most requests aim at the two routes that parse bodies. */

@@ -21,7 +21,8 @@ import { loadMnist } from '../../src/data/mnist.ts';
 import type { Prediction } from '../../src/serve/schema.ts';
 
 const bin = fileURLToPath(new URL('../../bin/convlab.js', import.meta.url));
-const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/nginx', '/usr/local/bin/nginx'].find((p) => existsSync(p)) ??
+const nginx =
+  ['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/nginx', '/usr/local/bin/nginx'].find((p) => existsSync(p)) ??
   (spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).stdout.trim() || undefined);
 const skip = nginx === undefined && process.env.CI !== 'true' ? 'nginx is not installed (apt-get install nginx); skipping the load-balancer test' : false;
 if (skip) console.log(`# ${skip}`);
@@ -53,7 +54,9 @@ function freePort(): Promise<number> {
 
 /** Starts `convlab serve` on `port`; resolves once it listens. */
 function serve(model: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [bin, 'serve', '--model', model, '--port', String(port), '--no-page', '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'serve', '--model', model, '--port', String(port), '--no-page', '--workers', '1'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let out = '';
   child.stderr!.on('data', (d) => (out += d));
@@ -123,7 +126,10 @@ test('two instances behind nginx: one SIGKILLed mid-run, every request answered 
   proxy.stderr.on('data', (d) => (proxyOut += d));
   const base = `http://127.0.0.1:${pn}`;
   for (let i = 0; ; i++) {
-    const ok = await fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${base}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     assert.ok(i < 100 && proxy.exitCode === null, `nginx did not start:\n${proxyOut}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -132,7 +138,11 @@ test('two instances behind nginx: one SIGKILLed mid-run, every request answered 
   // the answer each digit must get, straight from an instance
   const expected: Prediction[] = [];
   for (const pixels of digits) {
-    const r = await fetch(`http://127.0.0.1:${pb}/api/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pixels }) });
+    const r = await fetch(`http://127.0.0.1:${pb}/api/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ pixels }),
+    });
     expected.push((await r.json()) as Prediction);
   }
 
@@ -151,7 +161,11 @@ test('two instances behind nginx: one SIGKILLed mid-run, every request answered 
         const k = (c + i) % digits.length;
         const t = performance.now() - t0;
         try {
-          const r = await fetch(`${base}/api/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pixels: digits[k] }) });
+          const r = await fetch(`${base}/api/predict`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ pixels: digits[k] }),
+          });
           const text = await r.text();
           let correct = false;
           if (r.status === 200) {
@@ -171,7 +185,9 @@ test('two instances behind nginx: one SIGKILLed mid-run, every request answered 
   const after = results.filter((r) => r.t > killedAt);
   const bad = results.filter((r) => !(r.correct || r.nginx5xx));
   const fiveXX = results.filter((r) => r.nginx5xx).length;
-  console.log(`# through nginx: ${results.length} requests, ${results.filter((r) => r.correct).length} correct, ${fiveXX} clean nginx 5xx, ${bad.length} other; ${after.length} after the kill at ${(killedAt / 1000).toFixed(1)} s`);
+  console.log(
+    `# through nginx: ${results.length} requests, ${results.filter((r) => r.correct).length} correct, ${fiveXX} clean nginx 5xx, ${bad.length} other; ${after.length} after the kill at ${(killedAt / 1000).toFixed(1)} s`,
+  );
   assert.deepEqual(bad.slice(0, 5), [], 'every request got a correct answer or a clean 5xx from nginx');
   assert.ok(fiveXX <= results.length * 0.01, `${fiveXX} 5xx answers: nginx should have retried nearly all on the survivor`);
   assert.ok(after.filter((r) => r.correct).length > 20, 'the survivor kept serving after the kill');

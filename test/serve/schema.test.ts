@@ -57,9 +57,12 @@ describe('checkPixels', () => {
 
   test('property: any other length is PIXELS_LENGTH', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 2000 }).filter((n) => n !== PIXEL_COUNT), (n) => {
-        throwsCode(() => checkPixels(new Array(n).fill(0)), 'PIXELS_LENGTH');
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 2000 }).filter((n) => n !== PIXEL_COUNT),
+        (n) => {
+          throwsCode(() => checkPixels(new Array(n).fill(0)), 'PIXELS_LENGTH');
+        },
+      ),
       { numRuns: 50, seed: 3 },
     );
   });
@@ -218,7 +221,10 @@ describe('architecture', () => {
           biasInit: 0.05,
         };
         const fromSpecs = weightSpecs(config).reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
-        assert.equal(architecture(config).reduce((n, l) => n + l.parameters, 0), fromSpecs);
+        assert.equal(
+          architecture(config).reduce((n, l) => n + l.parameters, 0),
+          fromSpecs,
+        );
       }),
       { numRuns: 100, seed: 9 },
     );
@@ -242,7 +248,10 @@ describe('the route schemas and the hand checks agree', () => {
   const accepts = (check: () => unknown) => refusal(check) === undefined;
   const pixels = fc.oneof(
     fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: PIXEL_COUNT, maxLength: PIXEL_COUNT }),
-    fc.array(fc.oneof(fc.double({ min: -0.5, max: 1.5, noNaN: true }), fc.constant(null), fc.string({ maxLength: 2 })), { minLength: PIXEL_COUNT - 1, maxLength: PIXEL_COUNT + 1 }),
+    fc.array(fc.oneof(fc.double({ min: -0.5, max: 1.5, noNaN: true }), fc.constant(null), fc.string({ maxLength: 2 })), {
+      minLength: PIXEL_COUNT - 1,
+      maxLength: PIXEL_COUNT + 1,
+    }),
     fc.jsonValue({ maxDepth: 1 }),
   );
   const image = fc.oneof(fc.base64String({ minLength: 4, maxLength: 40 }), fc.constant(''), fc.integer(), fc.constant(null));
@@ -259,7 +268,10 @@ describe('the route schemas and the hand checks agree', () => {
     fc.jsonValue({ maxDepth: 2 }),
   );
 
-  for (const [route, limit] of [['POST /api/predict', LIMITS.predictBatch], ['POST /api/activations', LIMITS.activationsBatch]] as const) {
+  for (const [route, limit] of [
+    ['POST /api/predict', LIMITS.predictBatch],
+    ['POST /api/activations', LIMITS.activationsBatch],
+  ] as const) {
     test(`${route}: the schema accepts exactly the bodies the checks accept (base64 aside)`, () => {
       const valid = body(route);
       fc.assert(
@@ -282,7 +294,12 @@ describe('the route schemas and the hand checks agree', () => {
     fc.assert(
       fc.property(fc.dictionary(fc.constantFrom('split', 'offset', 'count'), value, { maxKeys: 3 }), (q) => {
         const copy = Object.fromEntries(Object.entries(q).filter(([, v]) => v !== '')); // as validation.ts: empty = default
-        if (!valid(copy)) assert.equal(accepts(() => checkSubsetQuery(q, () => 60_000)), false, JSON.stringify(q));
+        if (!valid(copy))
+          assert.equal(
+            accepts(() => checkSubsetQuery(q, () => 60_000)),
+            false,
+            JSON.stringify(q),
+          );
       }),
       { numRuns: 2000, seed: 16 },
     );
@@ -290,6 +307,9 @@ describe('the route schemas and the hand checks agree', () => {
 
   test('every error code is in the Error schema', () => {
     const error = sharedSchemas.find((s) => s.$id === 'Error')!;
-    assert.deepEqual((error as { properties: { error: { properties: { code: { enum: string[] } } } } }).properties.error.properties.code.enum, Object.keys(ERROR_STATUS));
+    assert.deepEqual(
+      (error as { properties: { error: { properties: { code: { enum: string[] } } } } }).properties.error.properties.code.enum,
+      Object.keys(ERROR_STATUS),
+    );
   });
 });

@@ -30,7 +30,7 @@ test('/readyz reports the workers', async () => {
   assert.deepEqual((await onMain.inject({ method: 'GET', url: '/readyz' })).json(), { ready: true, workers: 0 });
 });
 
-test('60 concurrent requests on 2 workers: each answer equals the main thread\'s; no tensors left on the main thread', async () => {
+test("60 concurrent requests on 2 workers: each answer equals the main thread's; no tensors left on the main thread", async () => {
   const tensors = tensorCount();
   const bodies = Array.from({ length: 60 }, (_, k) => (k % 7 === 0 ? { batch: [{ pixels: digit(k) }, { pixels: digit(k + 1) }] } : { pixels: digit(k) }));
   const [fromWorkers, fromMain] = await Promise.all([Promise.all(bodies.map((b) => post(onWorkers, b))), Promise.all(bodies.map((b) => post(onMain, b)))]);

@@ -41,7 +41,8 @@ for (const backend of ['cpu', 'wasm'] as const) {
 test('cosine schedule starts and ends at the given rates and is monotone', () => {
   const total = 101;
   const cosine = { type: 'cosine', finalLearningRate: 1e-5 } as const;
-  const learningRateAt = (schedule: 'constant' | 'cosine', start: number, i: number) => scheduledRate(schedule === 'cosine' ? cosine : { type: 'constant' }, start, i, total);
+  const learningRateAt = (schedule: 'constant' | 'cosine', start: number, i: number) =>
+    scheduledRate(schedule === 'cosine' ? cosine : { type: 'constant' }, start, i, total);
   assert.equal(learningRateAt('cosine', 1e-3, 0), 1e-3);
   assert.ok(Math.abs(learningRateAt('cosine', 1e-3, total - 1) - 1e-5) < 1e-12);
   assert.ok(Math.abs(learningRateAt('cosine', 1e-3, 50) - (1e-3 + 1e-5) / 2) < 1e-12);

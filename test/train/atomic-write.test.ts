@@ -47,7 +47,11 @@ test('a failed write leaves the old file, no temporary file, and one line naming
   try {
     const file = join(dir, 'metrics.json');
     await writeFile(file, 'old\n');
-    for (const [code, cause] of [['ENOSPC', 'the disk is full'], ['EROFS', 'the file system is read-only'], ['EACCES', 'permission denied']]) {
+    for (const [code, cause] of [
+      ['ENOSPC', 'the disk is full'],
+      ['EROFS', 'the file system is read-only'],
+      ['EACCES', 'permission denied'],
+    ]) {
       const restore = failWrites('metrics.json', code);
       try {
         await assert.rejects(writeFileAtomic(file, 'new\n'), (err: unknown) => {
@@ -79,7 +83,13 @@ test('a failed write leaves the old file, no temporary file, and one line naming
 test('a full disk when saving the model: the message names the file, the intact checkpoint and --resume; resuming gives the same weights', async () => {
   await useBackend('wasm');
   const mnist = await loadMnist();
-  const data = { train: subset(mnist.train, 0, 512), validation: subset(mnist.validation, 0, 100), test: subset(mnist.test, 0, 100), classes: 10, name: 'mnist' };
+  const data = {
+    train: subset(mnist.train, 0, 512),
+    validation: subset(mnist.validation, 0, 100),
+    test: subset(mnist.test, 0, 100),
+    classes: 10,
+    name: 'mnist',
+  };
   const run: RunConfig = { network: presets.seed.network, train: { ...presets.seed.train, iterations: 6, logEvery: 3, validateEvery: 0 } };
   const root = await mkdtemp(join(tmpdir(), 'convlab-full-'));
   const options = (outDir: string) => ({ run, preset: 'seed', backend: 'wasm' as const, outDir, workers: 0, checkpointEvery: 4, data });
@@ -94,7 +104,10 @@ test('a full disk when saving the model: the message names the file, the intact 
       await assert.rejects(trainRun(options(outDir)), (err: unknown) => {
         assert.ok(err instanceof WriteError, String(err));
         assert.ok(!err.message.includes('\n'), 'one line');
-        assert.match(err.message, new RegExp(`^cannot write ${join(outDir, 'weights.bin').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the disk is full \\(ENOSPC\\)`));
+        assert.match(
+          err.message,
+          new RegExp(`^cannot write ${join(outDir, 'weights.bin').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the disk is full \\(ENOSPC\\)`),
+        );
         assert.match(err.message, /the last checkpoint \(iteration 4, .*checkpoint\.bin\) is intact/);
         assert.match(err.message, new RegExp(`free some space, then continue with: convlab train --resume ${outDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
         return true;

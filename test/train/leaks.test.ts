@@ -34,7 +34,14 @@ function memory() {
 const net = presets.seed.network;
 const run: RunConfig = {
   network: { ...net, dense: [{ ...net.dense[0], dropout: 0.5 }, net.dense[1]] },
-  train: { ...presets.seed.train, iterations: 40, optimizer: { ...presets.seed.train.optimizer, learningRate: 1e-3 }, seed: 3, logEvery: 10, validateEvery: 10 },
+  train: {
+    ...presets.seed.train,
+    iterations: 40,
+    optimizer: { ...presets.seed.train.optimizer, learningRate: 1e-3 },
+    seed: 3,
+    logEvery: 10,
+    validateEvery: 10,
+  },
 };
 const WARM = 3;
 
@@ -68,7 +75,7 @@ test('classifying in this thread 20 times: data ids and heap stay flat', () => {
   }
 });
 
-test('on 2 workers: each worker\'s tensors, data ids and heap stay flat over 40 steps and 20 predictions', async () => {
+test("on 2 workers: each worker's tensors, data ids and heap stay flat over 40 steps and 20 predictions", async () => {
   const pool = await GradientPool.start(run.network, 2, 'wasm');
   const params = initParams(run.network, new Rng(run.train.seed));
   try {
@@ -84,7 +91,10 @@ test('on 2 workers: each worker\'s tensors, data ids and heap stay flat over 40 
     for (let i = 0; i < WARM; i++) await step(i);
     const warm = await pool.memory();
     assert.equal(warm.length, 2);
-    assert.ok(warm.every((m) => m.tensors > 0 && m.dataIds > 0 && m.heapBytes > 0), JSON.stringify(warm));
+    assert.ok(
+      warm.every((m) => m.tensors > 0 && m.dataIds > 0 && m.heapBytes > 0),
+      JSON.stringify(warm),
+    );
     for (let i = WARM; i < 40; i++) await step(i);
     assert.deepEqual(await pool.memory(), warm, 'after 40 training steps');
     const test = subset(mnist.test, 0, 1001);

@@ -57,7 +57,11 @@ const close = (got: number[], want: number[], what: string) =>
 for (const backend of ['cpu', 'wasm'] as const) {
   test(`${backend}: SGD (plain, momentum, Nesterov) and RMSProp (with and without momentum) match their formulas`, async () => {
     await useBackend(backend);
-    for (const [mu, nesterov] of [[0, false], [0.9, false], [0.9, true]] as const) {
+    for (const [mu, nesterov] of [
+      [0, false],
+      [0.9, false],
+      [0.9, true],
+    ] as const) {
       const opt = new Sgd({ momentum: mu, nesterov });
       close(run(opt, 0.1), sgdReference(0.1, mu, nesterov), `sgd μ=${mu}${nesterov ? ' nesterov' : ''}`);
       assert.equal(opt.step, 4);
@@ -94,8 +98,14 @@ test('an optimizer continued from its exported state makes exactly the updates o
     gradients.slice(0, 2).forEach((g) => step(first, g));
     const state = first.exportState();
     // Through JSON and back, as a checkpoint stores it.
-    const revived = JSON.parse(JSON.stringify({ ...state, slots: Object.fromEntries(Object.entries(state.slots).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([n, a]) => [n, Array.from(a)]))])) }));
-    for (const slot of Object.values(revived.slots) as Record<string, number[] | Float32Array>[]) for (const n of Object.keys(slot)) slot[n] = Float32Array.from(slot[n]);
+    const revived = JSON.parse(
+      JSON.stringify({
+        ...state,
+        slots: Object.fromEntries(Object.entries(state.slots).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([n, a]) => [n, Array.from(a)]))])),
+      }),
+    );
+    for (const slot of Object.values(revived.slots) as Record<string, number[] | Float32Array>[])
+      for (const n of Object.keys(slot)) slot[n] = Float32Array.from(slot[n]);
     first.dispose();
     const second = create();
     second.importState(revived, params);
@@ -112,7 +122,10 @@ test('schedules: constant, cosine from start to final, step halving', () => {
   assert.equal(scheduledRate({ type: 'cosine', finalLearningRate: 0.001 }, 0.1, 0, 101), 0.1);
   assert.ok(Math.abs(scheduledRate({ type: 'cosine', finalLearningRate: 0.001 }, 0.1, 100, 101) - 0.001) < 1e-12);
   const step = { type: 'step', every: 10, factor: 0.5 } as const;
-  assert.deepEqual([0, 9, 10, 19, 20, 35].map((i) => scheduledRate(step, 0.1, i, 100)), [0.1, 0.1, 0.05, 0.05, 0.025, 0.0125]);
+  assert.deepEqual(
+    [0, 9, 10, 19, 20, 35].map((i) => scheduledRate(step, 0.1, i, 100)),
+    [0.1, 0.1, 0.05, 0.05, 0.025, 0.0125],
+  );
 });
 
 test('the flat update rules of the worker pool match the tensor ones, and their states are interchangeable', async () => {
@@ -130,9 +143,15 @@ test('the flat update rules of the worker pool match the tensor ones, and their 
     { type: 'adam', learningRate: 0.05, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, schedule: { type: 'constant' } },
   ];
   const tensorRun = (config: OptimizerConfig, opt: Optimizer, from: number[], steps: number[][]) => {
-    const params = new Map([['a', tf.variable(tf.tensor1d(from.slice(0, 2)))], ['b', tf.variable(tf.tensor1d(from.slice(2)))]]);
+    const params = new Map([
+      ['a', tf.variable(tf.tensor1d(from.slice(0, 2)))],
+      ['b', tf.variable(tf.tensor1d(from.slice(2)))],
+    ]);
     for (const g of steps) {
-      const grads = new Map([['a', tf.tensor1d(g.slice(0, 2))], ['b', tf.tensor1d(g.slice(2))]]);
+      const grads = new Map([
+        ['a', tf.tensor1d(g.slice(0, 2))],
+        ['b', tf.tensor1d(g.slice(2))],
+      ]);
       opt.apply(params, grads, config.learningRate);
       tf.dispose([...grads.values()]);
     }
@@ -165,7 +184,13 @@ test('the flat update rules of the worker pool match the tensor ones, and their 
     for (const g of gradients.slice(0, 2)) first.apply(half, Float32Array.from(g), config.learningRate);
     const state = first.exportState();
     const asTensor = makeOptimizer(config);
-    asTensor.importState(state, new Map([['a', tf.variable(tf.zeros([2]))], ['b', tf.variable(tf.zeros([1]))]]));
+    asTensor.importState(
+      state,
+      new Map([
+        ['a', tf.variable(tf.zeros([2]))],
+        ['b', tf.variable(tf.zeros([1]))],
+      ]),
+    );
     close(tensorRun(config, asTensor, Array.from(half), gradients.slice(2)).out, want, `flat → tensor ${what}`);
     asTensor.dispose();
     const asFlat = make();
@@ -183,7 +208,11 @@ test('the flat update rules of the worker pool match the tensor ones, and their 
   for (let k = 0; k + 1 < gradients.length; k += 2) {
     const [ga, gb] = [Float32Array.from(gradients[k]), Float32Array.from(gradients[k + 1])];
     two.applyWeighted(t2, [ga, gb], [w0, w1], 0.05);
-    one.apply(t1, ga.map((v, j) => w0 * v + w1 * gb[j]), 0.05);
+    one.apply(
+      t1,
+      ga.map((v, j) => w0 * v + w1 * gb[j]),
+      0.05,
+    );
   }
   close(Array.from(t2), Array.from(t1), 'weighted pass');
   assert.notDeepEqual(Array.from(t2), start);

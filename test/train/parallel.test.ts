@@ -27,9 +27,15 @@ async function trainWith(workers: number) {
   const pool = workers > 0 ? await GradientPool.start(run.network, workers, 'wasm') : undefined;
   const tensors: number[] = [];
   try {
-    const r = await train(run, params, { train: subset(mnist.train, 0, 1280), validation: subset(mnist.validation, 0, 200) }, {
-      onStep: () => tensors.push(tf.memory().numTensors),
-    }, { pool });
+    const r = await train(
+      run,
+      params,
+      { train: subset(mnist.train, 0, 1280), validation: subset(mnist.validation, 0, 200) },
+      {
+        onStep: () => tensors.push(tf.memory().numTensors),
+      },
+      { pool },
+    );
     return { weights: flattenParams(run.network, params), losses: r.history.map((h) => h.loss), tensors };
   } finally {
     await pool?.close();

@@ -88,11 +88,18 @@ test('stop, checkpoint file, resume: bit-identical weights with dropout, augment
     await mkdir(out);
     const first = initParams(run.network, new Rng(run.train.seed));
     let steps = 0;
-    const stopped = await train(run, first, data, { onStep: () => steps++ }, {
-      pool,
-      shouldStop: () => steps === 5,
-      onCheckpoint: (state: TrainState) => writeCheckpoint(out, { run, preset: 'test', dataset: 'mnist', backend: 'wasm', workers, checkpointEvery: 0, params: first, state }),
-    });
+    const stopped = await train(
+      run,
+      first,
+      data,
+      { onStep: () => steps++ },
+      {
+        pool,
+        shouldStop: () => steps === 5,
+        onCheckpoint: (state: TrainState) =>
+          writeCheckpoint(out, { run, preset: 'test', dataset: 'mnist', backend: 'wasm', workers, checkpointEvery: 0, params: first, state }),
+      },
+    );
     assert.equal(stopped.stopped, true);
     disposeParams(first);
 
@@ -103,7 +110,11 @@ test('stop, checkpoint file, resume: bit-identical weights with dropout, augment
     const resumed = paramsFrom(run.network, new Map([...c.weights].map(([name, v]) => [name, tf.tensor(v, straight.get(name)!.shape)])));
     await train(run, resumed, data, {}, { resume: c.state, pool });
     await pool?.close();
-    assert.deepEqual(Buffer.from(flattenParams(run.network, resumed).buffer), Buffer.from(flattenParams(run.network, straight).buffer), `${optimizer.type}, ${workers} workers: resumed weights differ`);
+    assert.deepEqual(
+      Buffer.from(flattenParams(run.network, resumed).buffer),
+      Buffer.from(flattenParams(run.network, straight).buffer),
+      `${optimizer.type}, ${workers} workers: resumed weights differ`,
+    );
     disposeParams(resumed);
     disposeParams(straight);
   }
@@ -116,8 +127,21 @@ test('colour: a network learns an RGB data set (CIFAR-10 format) whose classes d
   assert.deepEqual([data.train.count, data.validation.count, data.test.count, data.train.channels], [900, 100, 300, 3]);
   const draft = parseRunConfig(
     {
-      network: { conv: [{ filters: 8, size: 5 }, { filters: 16, size: 5 }], dense: [{ units: 32 }, {}] },
-      train: { batchSize: 32, iterations: 600, optimizer: { type: 'adam', learningRate: 0.003 }, augment: { shift: 2, flip: true }, logEvery: 100, validateEvery: 0 },
+      network: {
+        conv: [
+          { filters: 8, size: 5 },
+          { filters: 16, size: 5 },
+        ],
+        dense: [{ units: 32 }, {}],
+      },
+      train: {
+        batchSize: 32,
+        iterations: 600,
+        optimizer: { type: 'adam', learningRate: 0.003 },
+        augment: { shift: 2, flip: true },
+        logEvery: 100,
+        validateEvery: 0,
+      },
     },
     'colour test',
   );
@@ -127,7 +151,9 @@ test('colour: a network learns an RGB data set (CIFAR-10 format) whose classes d
   const untrained = evaluate(run.network, params, data.test);
   const result = await train(run, params, data);
   const test = evaluate(run.network, params, data.test);
-  console.log(`colour bars: untrained ${untrained.accuracy}, validation ${result.validation.accuracy}, test ${test.accuracy}, ${result.trainSeconds.toFixed(1)} s`);
+  console.log(
+    `colour bars: untrained ${untrained.accuracy}, validation ${result.validation.accuracy}, test ${test.accuracy}, ${result.trainSeconds.toFixed(1)} s`,
+  );
   assert.ok(untrained.accuracy < 0.35, `untrained accuracy should be near chance (1/6), got ${untrained.accuracy}`);
   assert.ok(test.accuracy >= 0.9, `test accuracy ${test.accuracy} < 0.90`);
   // Colour is needed: red, green and blue bars of one orientation are confused only rarely.

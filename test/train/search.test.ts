@@ -90,13 +90,22 @@ test('parseSpace refuses what it cannot sample, with the path in the message', (
     [{ 'network..x': { choice: [1] } }, /is not a config path/],
   ];
   for (const [json, message] of bad) {
-    assert.throws(() => parseSpace(json, 'space.json', base), (err: unknown) => err instanceof UsageError && err.code === 'SPACE_INVALID' && message.test(err.message) && err.message.startsWith('space.json: '));
+    assert.throws(
+      () => parseSpace(json, 'space.json', base),
+      (err: unknown) => err instanceof UsageError && err.code === 'SPACE_INVALID' && message.test(err.message) && err.message.startsWith('space.json: '),
+    );
   }
 });
 
-test('trialConfig: the values are set, iterations and seed are the search\'s, a cosine final rate scales with the learning rate', () => {
+test("trialConfig: the values are set, iterations and seed are the search's, a cosine final rate scales with the learning rate", () => {
   const settings: SearchSettings = { seed: 9, iterations: 40, dataset: 'mnist', baseSource: 'smallest.json', base, space: {} };
-  const withCosine = { ...settings, base: { ...base, train: { ...base.train, optimizer: { ...base.train.optimizer, learningRate: 2e-3, schedule: { type: 'cosine' as const, finalLearningRate: 2e-5 } } } } };
+  const withCosine = {
+    ...settings,
+    base: {
+      ...base,
+      train: { ...base.train, optimizer: { ...base.train.optimizer, learningRate: 2e-3, schedule: { type: 'cosine' as const, finalLearningRate: 2e-5 } } },
+    },
+  };
   const run = trialConfig(withCosine, { 'train.optimizer.learningRate': 4e-3, 'network.conv[0].filters': 3 }, data, 2);
   assert.equal(run.network.conv[0].filters, 3);
   assert.equal(run.train.optimizer.learningRate, 4e-3);
@@ -106,15 +115,35 @@ test('trialConfig: the values are set, iterations and seed are the search\'s, a 
 });
 
 test('rank: best validation accuracy first, ties by trial number, trials without an accuracy (invalid, diverged) last', () => {
-  const t = (trial: number, status: TrialRecord['status'], validationAccuracy: number | null): TrialRecord => ({ trial, params: {}, status, validationAccuracy, trainSeconds: 0 });
+  const t = (trial: number, status: TrialRecord['status'], validationAccuracy: number | null): TrialRecord => ({
+    trial,
+    params: {},
+    status,
+    validationAccuracy,
+    trainSeconds: 0,
+  });
   const trials = [t(1, 'diverged', null), t(2, 'ok', 0.5), t(3, 'invalid', null), t(4, 'ok', 0.9), t(5, 'ok', 0.5), t(6, 'ok', 0)];
-  assert.deepEqual(rank(trials).map((r) => r.trial), [4, 2, 5, 6, 1, 3]);
-  assert.deepEqual(trials.map((r) => r.trial), [1, 2, 3, 4, 5, 6], 'rank must not reorder its input');
+  assert.deepEqual(
+    rank(trials).map((r) => r.trial),
+    [4, 2, 5, 6, 1, 3],
+  );
+  assert.deepEqual(
+    trials.map((r) => r.trial),
+    [1, 2, 3, 4, 5, 6],
+    'rank must not reorder its input',
+  );
 });
 
 test('readSearchFile refuses a file made with another seed, iterations, data set, base config or space, and an unreadable one', async () => {
   const folder = join(dir, 'refuse');
-  const settings: SearchSettings = { seed: 1, iterations: 20, dataset: 'mnist', baseSource: 'smallest.json', base, space: { 'network.conv[0].filters': { choice: [2, 4] } } };
+  const settings: SearchSettings = {
+    seed: 1,
+    iterations: 20,
+    dataset: 'mnist',
+    baseSource: 'smallest.json',
+    base,
+    space: { 'network.conv[0].filters': { choice: [2, 4] } },
+  };
   const { mkdir } = await import('node:fs/promises');
   await mkdir(folder, { recursive: true });
   const file: SearchFile = { version: 1, settings, trials: [] };
@@ -124,11 +153,17 @@ test('readSearchFile refuses a file made with another seed, iterations, data set
     [{ seed: 2 }, /another seed \(1, now 2\)/],
     [{ iterations: 21 }, /another iterations \(20, now 21\)/],
     [{ dataset: 'idx:/elsewhere' }, /another dataset \("mnist", now "idx:\/elsewhere"\)/],
-    [{ base: { ...base, network: { ...base.network, conv: [{ ...base.network.conv[0], filters: 5 }, base.network.conv[1]] } } }, /another base \(a different one/],
+    [
+      { base: { ...base, network: { ...base.network, conv: [{ ...base.network.conv[0], filters: 5 }, base.network.conv[1]] } } },
+      /another base \(a different one/,
+    ],
     [{ space: { 'network.conv[0].filters': { choice: [2, 8] } } }, /another space \(a different one/],
   ];
   for (const [change, message] of changed) {
-    await assert.rejects(readSearchFile(folder, { ...settings, ...change }), (err: unknown) => err instanceof UsageError && err.code === 'SEARCH_MISMATCH' && message.test(err.message));
+    await assert.rejects(
+      readSearchFile(folder, { ...settings, ...change }),
+      (err: unknown) => err instanceof UsageError && err.code === 'SEARCH_MISMATCH' && message.test(err.message),
+    );
   }
   writeFileSync(join(folder, 'search.json'), '{"version": 1, "settings": ');
   await assert.rejects(readSearchFile(folder, settings), (err: unknown) => err instanceof UsageError && err.code === 'SEARCH_CORRUPT');
@@ -151,7 +186,12 @@ function mixedSeed(): number {
     const trials = Array.from({ length: TRIALS }, (_, k) => trialParams(space, seed, k + 1));
     const invalid = trials.filter((p) => p['network.conv[0].pool'] === 'maxx');
     const ok = trials.filter((p) => p['network.conv[0].pool'] !== 'maxx');
-    if (invalid.length >= 1 && ok.filter((p) => p['train.optimizer.learningRate'] === 1e30).length >= 1 && ok.filter((p) => p['train.optimizer.learningRate'] !== 1e30).length >= 2) return seed;
+    if (
+      invalid.length >= 1 &&
+      ok.filter((p) => p['train.optimizer.learningRate'] === 1e30).length >= 1 &&
+      ok.filter((p) => p['train.optimizer.learningRate'] !== 1e30).length >= 2
+    )
+      return seed;
   }
 }
 
@@ -173,7 +213,10 @@ test('an uninterrupted search: ok, diverged and invalid trials recorded and rank
   assert.equal(result.stopped, false);
   reference = readFile(referenceDir);
   assert.deepEqual(timeless(result.file), timeless(reference));
-  assert.deepEqual(reference.trials.map((t) => t.trial), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(
+    reference.trials.map((t) => t.trial),
+    [1, 2, 3, 4, 5, 6],
+  );
   for (const t of reference.trials) {
     const expected = t.params['network.conv[0].pool'] === 'maxx' ? 'invalid' : t.params['train.optimizer.learningRate'] === 1e30 ? 'diverged' : 'ok';
     assert.equal(t.status, expected, `trial ${t.trial} (${JSON.stringify(t.params)})`);
@@ -201,7 +244,10 @@ test('stopped in the middle of a trial, then run again: the same search.json and
   const partial = readFile(out);
   assert.ok(partial.trials.length >= 2 && partial.trials.length < TRIALS, `${partial.trials.length} trials finished before the stop`);
   assert.equal(partial.best?.testAccuracy, undefined, 'a stopped search must not test its best yet');
-  assert.deepEqual(timeless({ ...partial, best: undefined }), timeless({ ...reference, best: undefined, trials: reference.trials.slice(0, partial.trials.length) }));
+  assert.deepEqual(
+    timeless({ ...partial, best: undefined }),
+    timeless({ ...reference, best: undefined, trials: reference.trials.slice(0, partial.trials.length) }),
+  );
 
   const again = await search(out);
   assert.equal(again.stopped, false);
@@ -209,7 +255,7 @@ test('stopped in the middle of a trial, then run again: the same search.json and
   assert.deepEqual(readFileSync(join(out, 'best', 'weights.bin')), readFileSync(join(referenceDir, 'best', 'weights.bin')));
 });
 
-test('a stale best/ (another trial\'s model) or a missing one is retrained before the test, not tested as it is', async () => {
+test("a stale best/ (another trial's model) or a missing one is retrained before the test, not tested as it is", async () => {
   for (const damage of ['stale', 'missing'] as const) {
     const out = join(dir, `best-${damage}`);
     cpSync(referenceDir, out, { recursive: true });

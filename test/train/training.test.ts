@@ -48,9 +48,14 @@ test('accuracy gate: 300 iterations on 2,000 training images reach ≥ 90% on 1,
   const params = initParams(gateRun.network, new Rng(gateRun.train.seed));
   const untrained = evaluate(gateRun.network, params, heldOut);
   const counts: number[] = [];
-  const result = await train(gateRun, params, { train: trainSet, validation: heldOut }, {
-    onStep: () => counts.push(tf.memory().numTensors),
-  });
+  const result = await train(
+    gateRun,
+    params,
+    { train: trainSet, validation: heldOut },
+    {
+      onStep: () => counts.push(tf.memory().numTensors),
+    },
+  );
   console.log(`untrained ${untrained.accuracy}, trained ${result.validation.accuracy}, ${result.trainImagesPerSecond.toFixed(0)} img/s`);
   assert.ok(untrained.accuracy < 0.3, `untrained accuracy should be near chance, got ${untrained.accuracy}`);
   assert.ok(result.validation.accuracy >= 0.9, `held-out accuracy ${result.validation.accuracy} < 0.90`);
@@ -104,8 +109,7 @@ test('save → load: convlab and tf.loadLayersModel give the same predictions as
 test('predict: digits drawn dark-on-light, large and off-center get the class of the original MNIST image', async () => {
   assert.ok(gated, 'needs the gate test model');
   const net = gateRun.network;
-  const classify = (pixels: Float32Array) =>
-    tf.tidy(() => tf.argMax(predictProbabilities(net, gated!, tf.tensor4d(pixels, [1, 28, 28, 1])), 1).dataSync()[0]);
+  const classify = (pixels: Float32Array) => tf.tidy(() => tf.argMax(predictProbabilities(net, gated!, tf.tensor4d(pixels, [1, 28, 28, 1])), 1).dataSync()[0]);
   let same = 0;
   const tried: string[] = [];
   for (let k = 0; k < 20; k++) {

@@ -57,13 +57,19 @@ async function weightsPerStep(run: RunConfig, workers: number): Promise<Float32A
   const steps = [flattenParams(run.network, params)];
   try {
     // A checkpoint after every step brings the pool's shared weights back into `params` (loop.ts).
-    await train(run, params, { train: subset(mnist.train, 0, 600), validation: subset(mnist.validation, 0, 10) }, {}, {
-      pool: workers > 0 ? pools.get(workers) : undefined,
-      checkpointEvery: 1,
-      onCheckpoint: async () => {
-        steps.push(flattenParams(run.network, params));
+    await train(
+      run,
+      params,
+      { train: subset(mnist.train, 0, 600), validation: subset(mnist.validation, 0, 10) },
+      {},
+      {
+        pool: workers > 0 ? pools.get(workers) : undefined,
+        checkpointEvery: 1,
+        onCheckpoint: async () => {
+          steps.push(flattenParams(run.network, params));
+        },
       },
-    });
+    );
     steps.push(flattenParams(run.network, params));
     return steps;
   } finally {

@@ -10,7 +10,6 @@ import { fixtureModelDir } from '../helpers/fixture-model.ts';
 let dir: string;
 let model: string;
 
-
 before(async () => {
   model = await fixtureModelDir();
   dir = await mkdtemp(join(tmpdir(), 'convlab-viz-cli-'));
@@ -27,10 +26,22 @@ test('visualize writes the figures and report.html and lists them, one line each
   assert.equal(r.stderr, '');
   const lines = r.stdout.trim().split('\n');
   const files = [
-    'curves.png', 'samples.png', 'conv1-weights.png', 'conv1-maps.png', 'conv2-weights-ch0.png', 'conv2-weights-ch2.png',
-    'conv2-maps.png', 'errors.png', 'confusion.png', 'saliency.png', 'embedding.png',
+    'curves.png',
+    'samples.png',
+    'conv1-weights.png',
+    'conv1-maps.png',
+    'conv2-weights-ch0.png',
+    'conv2-weights-ch2.png',
+    'conv2-maps.png',
+    'errors.png',
+    'confusion.png',
+    'saliency.png',
+    'embedding.png',
   ];
-  assert.deepEqual(lines.slice(0, -1).map((l) => /^wrote (\S+) +\d+x\d+$/.exec(l)?.[1]), files);
+  assert.deepEqual(
+    lines.slice(0, -1).map((l) => /^wrote (\S+) +\d+x\d+$/.exec(l)?.[1]),
+    files,
+  );
   assert.equal(lines.at(-1), `wrote ${join(out, 'report.html')} (11 figures in ${out})`);
   assert.deepEqual((await readdir(out)).sort(), [...files, 'report.html'].sort());
 });

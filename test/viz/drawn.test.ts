@@ -19,10 +19,17 @@ const cells = (c: Canvas) => drawnItems(c).filter((d): d is DrawnCell => d.kind 
 /** The one text item equal to `s` (fails when there is none or more than one). */
 function only(c: Canvas, s: string): DrawnText {
   const found = texts(c).filter((t) => t.text === s);
-  assert.equal(found.length, 1, `"${s}" drawn ${found.length} times; drawn: ${texts(c).map((t) => t.text).join(' | ')}`);
+  assert.equal(
+    found.length,
+    1,
+    `"${s}" drawn ${found.length} times; drawn: ${texts(c)
+      .map((t) => t.text)
+      .join(' | ')}`,
+  );
   return found[0];
 }
-const inside = (t: DrawnText, r: { x: number; y: number; width: number; height: number }) => t.x >= r.x && t.x <= r.x + r.width && t.y >= r.y && t.y <= r.y + r.height;
+const inside = (t: DrawnText, r: { x: number; y: number; width: number; height: number }) =>
+  t.x >= r.x && t.x <= r.x + r.width && t.y >= r.y && t.y <= r.y + r.height;
 
 test('confusion matrix: every cell holds its count, in the colour of the scale, in the PNG too; True, Predicted and class labels', async () => {
   // Counts that tell cells apart: a big diagonal, one large confusion, zeros, and every other cell distinct.
@@ -46,8 +53,14 @@ test('confusion matrix: every cell holds its count, in the colour of the scale, 
       // Colour ∝ √count (the figure's subtitle says so), on the blues scale.
       assert.deepEqual(cell.color, blues(Math.sqrt(matrix[i][j] / max)), `cell [${i}][${j}] colour`);
       // The count, written once, in the middle of its own cell, bold on the diagonal.
-      const label = texts(canvas).filter((t) => inside(t, cell.rect) && t.x === cell.rect.x + cell.rect.width / 2 && t.y === cell.rect.y + cell.rect.height / 2);
-      assert.deepEqual(label.map((t) => t.text), [String(matrix[i][j])], `cell [${i}][${j}]`);
+      const label = texts(canvas).filter(
+        (t) => inside(t, cell.rect) && t.x === cell.rect.x + cell.rect.width / 2 && t.y === cell.rect.y + cell.rect.height / 2,
+      );
+      assert.deepEqual(
+        label.map((t) => t.text),
+        [String(matrix[i][j])],
+        `cell [${i}][${j}]`,
+      );
       assert.equal(label[0].bold, i === j);
       // The PNG's pixel near the cell's corner (away from the number and the white grid lines) is that colour.
       const rgb = png.at(cell.rect.x + 3, cell.rect.y + 3);
@@ -75,7 +88,13 @@ test('confusion matrix: every cell holds its count, in the colour of the scale, 
 
 /** `n` classified images, every third one wrong. */
 function classified(n: number): Classified[] {
-  return Array.from({ length: n }, (_, i) => ({ pixels: new Float32Array(784), index: 10 + i, label: i % 10, predicted: i % 3 === 2 ? (i + 1) % 10 : i % 10, probability: 0.5 + i / 100 }));
+  return Array.from({ length: n }, (_, i) => ({
+    pixels: new Float32Array(784),
+    index: 10 + i,
+    label: i % 10,
+    predicted: i % 3 === 2 ? (i + 1) % 10 : i % 10,
+    probability: 0.5 + i / 100,
+  }));
 }
 
 test('samples and errors: a True/Pred caption under every image (red and bold when wrong), the index and probability, the title', () => {
@@ -86,7 +105,11 @@ test('samples and errors: a True/Pred caption under every image (red and bold wh
   items.forEach((item, i) => {
     const r = layout.images[i];
     const caption = texts(canvas).filter((t) => t.text.startsWith('True:') && t.x === r.x + r.width / 2 && t.y > r.y + r.height && t.y < r.y + r.height + 20);
-    assert.deepEqual(caption.map((t) => t.text), [`True: ${item.label}, Pred: ${item.predicted}`], `image ${i}`);
+    assert.deepEqual(
+      caption.map((t) => t.text),
+      [`True: ${item.label}, Pred: ${item.predicted}`],
+      `image ${i}`,
+    );
     const wrong = item.label !== item.predicted;
     assert.equal(caption[0].color, wrong ? style.wrong : style.text, `image ${i}`);
     assert.equal(caption[0].bold, wrong, `image ${i}`);
@@ -98,7 +121,12 @@ test('samples and errors: a True/Pred caption under every image (red and bold wh
   const errors = drawErrors(wrongOnes, { height: 28, width: 28, channels: 1 }, 500, 9);
   only(errors, `The first ${wrongOnes.length} misclassified test images`);
   only(errors, `The first ${wrongOnes.length} of 9 mistakes in the first 500 test images; p is the probability the network gave its wrong answer.`);
-  assert.deepEqual(texts(errors).filter((t) => t.text.startsWith('True:')).map((t) => t.text), wrongOnes.map((it) => `True: ${it.label}, Pred: ${it.predicted}`));
+  assert.deepEqual(
+    texts(errors)
+      .filter((t) => t.text.startsWith('True:'))
+      .map((t) => t.text),
+    wrongOnes.map((it) => `True: ${it.label}, Pred: ${it.predicted}`),
+  );
   const none = drawErrors([], { height: 28, width: 28, channels: 1 }, 10_000, 0);
   only(none, 'No misclassified test images');
   only(none, 'Every one of the 10,000 test images was classified correctly.');

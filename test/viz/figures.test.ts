@@ -85,7 +85,10 @@ test('confusion heatmap: the darkest cell is where the largest count is, diagona
   offDiagonal[4][9] = 5000;
   const layout = confusionLayout(10);
   // Diagonal counts 900..909 differ by less than a colour step: any diagonal cell may come out darkest.
-  for (const [matrix, want] of [[diagonal, undefined], [offDiagonal, [4, 9]]] as const) {
+  for (const [matrix, want] of [
+    [diagonal, undefined],
+    [offDiagonal, [4, 9]],
+  ] as const) {
     const p = await decodePng(await encodePng(drawConfusion(matrix as number[][], 'test')));
     assert.equal(p.width, layout.width);
     assert.equal(p.height, layout.height);
@@ -180,11 +183,24 @@ test('learning curves: the training line in blue on the left, validation dots in
   const xl = linearScale(0, 1000, loss.x, loss.x + loss.width);
   const yl = linearScale(0, 2, loss.y + loss.height, loss.y);
   const near = [-1, 0, 1].map((d) => p.at(xl(200), yl(1) + d));
-  assert.ok(near.some(([r, g, b]) => b > 150 && r < 90), `loss line: ${JSON.stringify(near)}`);
+  assert.ok(
+    near.some(([r, g, b]) => b > 150 && r < 90),
+    `loss line: ${JSON.stringify(near)}`,
+  );
   assertHeaderFits(p);
 });
 
 test('a header too long for its figure is drawn smaller, not cut off', () => {
   const long = 'an extraordinarily long description of the data set this confusion matrix counts, far too long to fit';
-  assertHeaderFits(pixelsOf(drawConfusion([[1, 0], [0, 1]], long)));
+  assertHeaderFits(
+    pixelsOf(
+      drawConfusion(
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        long,
+      ),
+    ),
+  );
 });

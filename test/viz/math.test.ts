@@ -10,7 +10,10 @@ import { curvePlots } from '../../src/viz/curves.ts';
 import { isBlue, isRed, isWhite } from './png.ts';
 
 test('interpolate hits its stops and clamps outside [0,1]', () => {
-  const stops = [[0, 0, 0], [100, 200, 50]] as const;
+  const stops = [
+    [0, 0, 0],
+    [100, 200, 50],
+  ] as const;
   assert.deepEqual(interpolate(stops, 0), [0, 0, 0]);
   assert.deepEqual(interpolate(stops, 0.5), [50, 100, 25]);
   assert.deepEqual(interpolate(stops, 1), [100, 200, 50]);
@@ -102,7 +105,9 @@ test('linearScale maps the domain onto the range, inverted for y axes', () => {
 
 test('filterSlice reads one filter on one input channel out of HWIO weights', () => {
   // value = 1000*y + 100*x + 10*channel + filter, so every weight names its own position
-  const size = 3, inChannels = 2, outChannels = 4;
+  const size = 3,
+    inChannels = 2,
+    outChannels = 4;
   const values = new Float32Array(size * size * inChannels * outChannels);
   for (let y = 0; y < size; y++)
     for (let x = 0; x < size; x++)
@@ -132,8 +137,15 @@ test('curvePlots: loss and batch accuracy at every entry, validation only where 
     { iteration: 30, loss: 0.5, batchAccuracy: 0.8, imagesPerSecond: 1, learningRate: 1e-3, validationAccuracy: 0.75 },
   ];
   const { loss, accuracy } = curvePlots(history);
-  assert.deepEqual(loss.series[0].points, [{ x: 10, y: 2 }, { x: 20, y: 1 }, { x: 30, y: 0.5 }]);
-  assert.deepEqual(accuracy.series[1].points, [{ x: 20, y: 50 }, { x: 30, y: 75 }]);
+  assert.deepEqual(loss.series[0].points, [
+    { x: 10, y: 2 },
+    { x: 20, y: 1 },
+    { x: 30, y: 0.5 },
+  ]);
+  assert.deepEqual(accuracy.series[1].points, [
+    { x: 20, y: 50 },
+    { x: 30, y: 75 },
+  ]);
   assert.deepEqual(loss.yDomain, [0, 2]);
   assert.deepEqual(accuracy.yDomain, [20, 100]);
 });

@@ -18,7 +18,15 @@ const figures: Figure[] = [
   { file: 'confusion.png', kind: 'confusion', width: 10, height: 10, png: png(6) },
   { file: 'errors.png', kind: 'errors', width: 10, height: 10, png: png(7) },
 ];
-const headings = ['Learning curves', 'Test images and predictions', 'conv1: the filters', 'conv2: the filters, input channel 1', 'conv1: the feature maps', 'Confusion matrix', 'Mistakes'];
+const headings = [
+  'Learning curves',
+  'Test images and predictions',
+  'conv1: the filters',
+  'conv2: the filters, input channel 1',
+  'conv1: the feature maps',
+  'Confusion matrix',
+  'Mistakes',
+];
 // Class 0: 8 of 10 right, never predicted wrongly; class 1: all 10 right, but 2 zeros called 1; class 2: 3 of 6.
 const confusion = [
   [8, 2, 0],
@@ -67,7 +75,9 @@ test('navigation: one link per figure and the table, each to a section that exis
 });
 
 test('summary cards and the per-class table carry the numbers of the metrics and the confusion matrix', () => {
-  const cards = [...html.matchAll(/<div class="card"><div class="k">([^<]*)<\/div><div class="v">([^<]*)<\/div><div class="sub">([^<]*)<\/div><\/div>/g)].map((m) => m.slice(1));
+  const cards = [...html.matchAll(/<div class="card"><div class="k">([^<]*)<\/div><div class="v">([^<]*)<\/div><div class="sub">([^<]*)<\/div><\/div>/g)].map(
+    (m) => m.slice(1),
+  );
   assert.deepEqual(cards, [
     ['test accuracy', '80.77%', '21 / 26'],
     ['validation accuracy', '75.00%', ''],
@@ -75,7 +85,11 @@ test('summary cards and the per-class table carry the numbers of the metrics and
     ['training time', '12.3 s', ''],
   ]);
   const table = sections.find((s) => s.id === 'per-class')!.body;
-  const rows = [...table.matchAll(/<tr><td>(\d+)<\/td><td>([^<]*)<\/td><td>([^<]*)<\/td><td>([^<]*)<\/td><td><div class="bar" style="width:([\d.]+)%"><\/div><\/td><\/tr>/g)].map((m) => m.slice(1));
+  const rows = [
+    ...table.matchAll(
+      /<tr><td>(\d+)<\/td><td>([^<]*)<\/td><td>([^<]*)<\/td><td>([^<]*)<\/td><td><div class="bar" style="width:([\d.]+)%"><\/div><\/td><\/tr>/g,
+    ),
+  ].map((m) => m.slice(1));
   // digit, precision (diagonal / column), recall (diagonal / row), images of that digit, bar width = recall.
   assert.deepEqual(rows, [
     ['0', '88.9%', '80.0%', '10', '80.0'],

@@ -38,7 +38,10 @@ test('reportHtml: every figure inlined, explanations, per-class table, escaped t
     { file: 'conv1-maps.png', kind: 'maps', layer: 1, width: 10, height: 10, png },
     { file: 'confusion.png', kind: 'confusion', width: 10, height: 10, png },
   ];
-  const confusion = [[8, 2], [0, 10]];
+  const confusion = [
+    [8, 2],
+    [0, 10],
+  ];
   const html = reportHtml({
     modelDir: 'runs/<script>alert(1)</script>',
     net: presets.seed.network,
@@ -82,7 +85,12 @@ test('the report opens in headless Chromium with every image loaded and no reque
     });
     await page.goto(url, { waitUntil: 'load' });
     const images = await page.evaluate(() =>
-      Array.from(document.querySelectorAll<HTMLImageElement>('figure img'), (img) => ({ alt: img.alt, complete: img.complete, width: img.naturalWidth, height: img.naturalHeight })),
+      Array.from(document.querySelectorAll<HTMLImageElement>('figure img'), (img) => ({
+        alt: img.alt,
+        complete: img.complete,
+        width: img.naturalWidth,
+        height: img.naturalHeight,
+      })),
     );
     assert.equal(images.length, result.figures.length);
     images.forEach((img, i) => {

@@ -57,7 +57,10 @@ test('writes every figure, each a PNG of the size its layout promises, and repor
   const out = join(dir, 'all');
   const result = await visualize({ modelDir: model, outDir: out, data });
   assert.deepEqual(result.skipped, []);
-  assert.deepEqual(result.figures.map((f) => f.file), Object.keys(expected));
+  assert.deepEqual(
+    result.figures.map((f) => f.file),
+    Object.keys(expected),
+  );
   assert.deepEqual((await readdir(out)).sort(), [...Object.keys(expected), 'report.html'].sort());
   // The sizes the layouts promise, pinned for the lesson's network so that a layout change is noticed.
   assert.deepEqual([expected['samples.png'].width, expected['samples.png'].height], [1066, 406]);
@@ -117,7 +120,10 @@ test('the figures follow the model: filter colours match the weights, the darkes
       const edge = samples.at(images[i].x - 1, images[i].y + 50);
       assert.equal(isRed(edge), p !== data.test.labels[i], `sample ${i}: predicted ${p}, label ${data.test.labels[i]}, frame ${edge}`);
     });
-    assert.ok(predicted.some((p, i) => p !== data.test.labels[i]), 'the fixture gets one of the first 16 wrong (test #8)');
+    assert.ok(
+      predicted.some((p, i) => p !== data.test.labels[i]),
+      'the fixture gets one of the first 16 wrong (test #8)',
+    );
   } finally {
     disposeParams(m.params);
   }
@@ -129,7 +135,10 @@ test('a folder with only model.json and weights.bin: every figure but the curves
   await mkdir(bare);
   for (const f of ['model.json', 'weights.bin']) await copyFile(join(model, f), join(bare, f));
   const result = await visualize({ modelDir: bare, data });
-  assert.deepEqual(result.skipped.map((s) => s.file), ['curves.png']);
+  assert.deepEqual(
+    result.skipped.map((s) => s.file),
+    ['curves.png'],
+  );
   assert.match(result.skipped[0].reason, /no metrics\.json/);
   assert.deepEqual(
     result.figures.map((f) => f.file),

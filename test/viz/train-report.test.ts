@@ -43,5 +43,8 @@ test('train --no-report writes the model and no figures', async () => {
   const r = train('--out', out, '--no-report');
   assert.equal(r.code, 0, r.stderr);
   assert.doesNotMatch(r.stdout, /^report:/m);
-  assert.deepEqual((await readdir(out)).filter((f) => f.endsWith('.png') || f.endsWith('.html')), []);
+  assert.deepEqual(
+    (await readdir(out)).filter((f) => f.endsWith('.png') || f.endsWith('.html')),
+    [],
+  );
 });

@@ -85,7 +85,14 @@ async function main(): Promise<void> {
     showSource();
     const pixels = source.kind === 'drawing' ? (rgb ? null : pad.pixels()) : source.pixels;
     if (!pixels) {
-      const why = source.kind === 'picture' ? `No digit found in ${source.picture.name}: ${source.note}.` : rgb ? 'Choose, drop or paste a colour picture.' : pad.hasInk ? 'No ink found: draw with bolder strokes.' : undefined;
+      const why =
+        source.kind === 'picture'
+          ? `No digit found in ${source.picture.name}: ${source.note}.`
+          : rgb
+            ? 'Choose, drop or paste a colour picture.'
+            : pad.hasInk
+              ? 'No ink found: draw with bolder strokes.'
+              : undefined;
       probabilities.clear(why);
       layers.clear();
       saliencyView.clear();
@@ -95,7 +102,12 @@ async function main(): Promise<void> {
     }
     const seen = look(active, pixels);
     const who = active === served ? 'served model' : `trained here, step ${trainer?.step ?? 0}`;
-    const what = source.kind === 'picture' ? ` · ${source.picture.name}` : source.kind === 'test' ? ` · test image #${source.image.index} (true ${source.image.label})` : '';
+    const what =
+      source.kind === 'picture'
+        ? ` · ${source.picture.name}`
+        : source.kind === 'test'
+          ? ` · test image #${source.image.index} (true ${source.image.label})`
+          : '';
     probabilities.update(seen.probabilities, seen.class, `${who}${what} · ${seen.ms.toFixed(1)} ms on ${backend}`);
     layers.update(seen);
     saliencyView.update(active, pixels, seen.class);
@@ -166,12 +178,18 @@ async function main(): Promise<void> {
   });
 
   // --- mistakes and the map, from the server's test run (slower: loaded after the page is up)
-  const confusionView = new ConfusionView($('confusion-view'), getErrors, pixelsFromBase64, () => active, ({ pixels, image }) => {
-    source = { kind: 'test', pixels, image };
-    document.body.dataset.source = 'test';
-    refresh();
-    $('draw-title').scrollIntoView({ block: 'start', behavior: 'smooth' });
-  });
+  const confusionView = new ConfusionView(
+    $('confusion-view'),
+    getErrors,
+    pixelsFromBase64,
+    () => active,
+    ({ pixels, image }) => {
+      source = { kind: 'test', pixels, image };
+      document.body.dataset.source = 'test';
+      refresh();
+      $('draw-title').scrollIntoView({ block: 'start', behavior: 'smooth' });
+    },
+  );
   getTestRun()
     .then((run) => confusionView.show(run))
     .catch((err: Error) => confusionView.fail(`Could not load the test run: ${err.message}`));
@@ -224,7 +242,8 @@ async function main(): Promise<void> {
   const settingInputs = ['train-count', 'train-batch', 'train-lr'].map((id) => $<HTMLSelectElement>(id));
   const status = $('train-status');
   let lastValidation: number | null = null;
-  let smoothLoss = NaN, smoothAcc = NaN;
+  let smoothLoss = NaN,
+    smoothAcc = NaN;
 
   function showStatus(r: StepReport | null, text?: string): void {
     status.dataset.step = String(r?.step ?? trainer?.step ?? 0);
@@ -265,34 +284,42 @@ async function main(): Promise<void> {
       lastValidation = null;
       lossChart.reset();
       accChart.reset();
-      trainer = new BrowserTrainer(served.net, { train, validation }, { batchSize, learningRate, seed: 1, validateEvery: 25 }, {
-        onStep(r) {
-          // exponential moving averages: one batch is a noisy estimate
-          smoothLoss = Number.isNaN(smoothLoss) ? r.loss : 0.9 * smoothLoss + 0.1 * r.loss;
-          smoothAcc = Number.isNaN(smoothAcc) ? r.batchAccuracy : 0.9 * smoothAcc + 0.1 * r.batchAccuracy;
-          lossChart.push('train loss', r.step, smoothLoss);
-          accChart.push('batch', r.step, smoothAcc);
-          showStatus(r);
-          // filters and, if the pad uses this network, the prediction follow the learning
-          if (trainer && active === trainer.network && (r.step <= 10 || r.step % 5 === 0)) {
-            filters.update(filterBanks(active));
-            refresh();
-          }
+      trainer = new BrowserTrainer(
+        served.net,
+        { train, validation },
+        { batchSize, learningRate, seed: 1, validateEvery: 25 },
+        {
+          onStep(r) {
+            // exponential moving averages: one batch is a noisy estimate
+            smoothLoss = Number.isNaN(smoothLoss) ? r.loss : 0.9 * smoothLoss + 0.1 * r.loss;
+            smoothAcc = Number.isNaN(smoothAcc) ? r.batchAccuracy : 0.9 * smoothAcc + 0.1 * r.batchAccuracy;
+            lossChart.push('train loss', r.step, smoothLoss);
+            accChart.push('batch', r.step, smoothAcc);
+            showStatus(r);
+            // filters and, if the pad uses this network, the prediction follow the learning
+            if (trainer && active === trainer.network && (r.step <= 10 || r.step % 5 === 0)) {
+              filters.update(filterBanks(active));
+              refresh();
+            }
+          },
+          onValidate(step, accuracy) {
+            lastValidation = accuracy;
+            accChart.push('validation', step, accuracy);
+          },
+          onError(err) {
+            setButtons();
+            showStatus(null, `Training stopped: ${err.message}`);
+          },
         },
-        onValidate(step, accuracy) {
-          lastValidation = accuracy;
-          accChart.push('validation', step, accuracy);
-        },
-        onError(err) {
-          setButtons();
-          showStatus(null, `Training stopped: ${err.message}`);
-        },
-      });
+      );
       lastValidation = trainer.validate();
       accChart.push('validation', 0, lastValidation);
       use('trained');
       trainer.resume();
-      showStatus(null, `Training started: ${count.toLocaleString('en-US')} examples, batch ${batchSize}, learning rate ${learningRate} (validation before training ${pct(lastValidation)}).`);
+      showStatus(
+        null,
+        `Training started: ${count.toLocaleString('en-US')} examples, batch ${batchSize}, learning rate ${learningRate} (validation before training ${pct(lastValidation)}).`,
+      );
     } catch (err) {
       showStatus(null, `Could not start training: ${(err as Error).message}`);
       trainer = null;

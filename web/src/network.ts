@@ -27,11 +27,13 @@ export async function loadNetwork(modelJsonUrl: string): Promise<Network> {
   const base = new URL('.', new URL(modelJsonUrl, location.href));
   const entries = json.weightsManifest.flatMap((g) => g.weights);
   const buffers = await Promise.all(
-    json.weightsManifest.flatMap((g) => g.paths).map(async (p) => {
-      const r = await fetch(new URL(p, base));
-      if (!r.ok) throw new Error(`${p}: HTTP ${r.status}`);
-      return r.arrayBuffer();
-    }),
+    json.weightsManifest
+      .flatMap((g) => g.paths)
+      .map(async (p) => {
+        const r = await fetch(new URL(p, base));
+        if (!r.ok) throw new Error(`${p}: HTTP ${r.status}`);
+        return r.arrayBuffer();
+      }),
   );
   const weights = tf.io.decodeWeights(tf.io.concatenateArrayBuffers(buffers), entries);
   for (const spec of weightSpecs(net)) {

@@ -19,7 +19,13 @@ export interface CellChoice {
 }
 
 export class CellView {
-  private readonly controls: { block: HTMLSelectElement; channel: HTMLInputElement; row: HTMLInputElement; col: HTMLInputElement; inChannel: HTMLSelectElement };
+  private readonly controls: {
+    block: HTMLSelectElement;
+    channel: HTMLInputElement;
+    row: HTMLInputElement;
+    col: HTMLInputElement;
+    inChannel: HTMLSelectElement;
+  };
   private readonly body: HTMLElement;
   private readonly field: HTMLCanvasElement;
   private last: { network: Network; look: Look } | null = null;
@@ -114,7 +120,12 @@ export class CellView {
     const input: Layer =
       block === 0
         ? { height: net.input.height, width: net.input.width, channels: net.input.channels, data: look.input }
-        : { height: this.convShapes[block - 1][0], width: this.convShapes[block - 1][1], channels: this.convShapes[block - 1][2], data: look.layers[block - 1].data };
+        : {
+            height: this.convShapes[block - 1][0],
+            width: this.convShapes[block - 1][1],
+            channels: this.convShapes[block - 1][2],
+            data: look.layers[block - 1].data,
+          };
     const kernel = network.params.get(`conv${block + 1}/kernel`)!.dataSync() as Float32Array;
     const bias = network.params.get(`conv${block + 1}/bias`)!.dataSync() as Float32Array;
     const e = explainCell(net, block, input, kernel, bias, row, col, channel);
@@ -126,7 +137,12 @@ export class CellView {
     // the input channel whose window is shown: by default the one that contributed most
     const inChannel = this.controls.inChannel;
     if (resetInChannel || inChannel.options.length !== input.channels) {
-      inChannel.replaceChildren(...Array.from({ length: input.channels }, (_, k) => new Option(block === 0 ? (input.channels === 1 ? 'input' : ['red', 'green', 'blue'][k]) : `conv${block} map ${k + 1}`, String(k))));
+      inChannel.replaceChildren(
+        ...Array.from(
+          { length: input.channels },
+          (_, k) => new Option(block === 0 ? (input.channels === 1 ? 'input' : ['red', 'green', 'blue'][k]) : `conv${block} map ${k + 1}`, String(k)),
+        ),
+      );
       let best = 0;
       for (let k = 1; k < input.channels; k++) if (Math.abs(pos.channelSums[k]) > Math.abs(pos.channelSums[best])) best = k;
       inChannel.value = String(best);
@@ -155,18 +171,31 @@ export class CellView {
     ctx.strokeRect(cols.from * s + 1, rows.from * s + 1, (cols.to - cols.from + 1) * s - 2, (rows.to - rows.from + 1) * s - 2);
     const size = `${rows.to - rows.from + 1}×${cols.to - cols.from + 1}`;
     this.field.setAttribute('aria-label', `input with the receptive field outlined: rows ${rows.from}–${rows.to}, columns ${cols.from}–${cols.to}`);
-    fig.append(this.field, el('figcaption', '', `1 · receptive field: the ${size} input pixels (rows ${rows.from}–${rows.to}, columns ${cols.from}–${cols.to}) that conv${e.block + 1} map ${e.channel + 1} at (${e.row}, ${e.col}) depends on`));
+    fig.append(
+      this.field,
+      el(
+        'figcaption',
+        '',
+        `1 · receptive field: the ${size} input pixels (rows ${rows.from}–${rows.to}, columns ${cols.from}–${cols.to}) that conv${e.block + 1} map ${e.channel + 1} at (${e.row}, ${e.col}) depends on`,
+      ),
+    );
     return fig;
   }
 
   private convFigure(e: CellExplanation, pos: ConvAt, ch: number, block: number): HTMLElement {
     const fig = el('figure', 'cell-step cell-conv');
-    const k = pos.size, cin = pos.channels;
+    const k = pos.size,
+      cin = pos.channels;
     const slice = (a: Float32Array) => Array.from({ length: k * k }, (_, i) => a[i * cin + ch]);
     const grids = el('div', 'cell-grids');
     const source = block === 0 ? 'input' : `conv${block} map ${ch + 1}`;
     grids.append(
-      numberGrid(`window of ${source} (rows ${pos.top}…${pos.top + k - 1}, cols ${pos.left}…${pos.left + k - 1}${pos.top < 0 || pos.left < 0 ? '; 0 = padding' : ''})`, slice(pos.window), k, 'window'),
+      numberGrid(
+        `window of ${source} (rows ${pos.top}…${pos.top + k - 1}, cols ${pos.left}…${pos.left + k - 1}${pos.top < 0 || pos.left < 0 ? '; 0 = padding' : ''})`,
+        slice(pos.window),
+        k,
+        'window',
+      ),
       el('span', 'op', '×'),
       numberGrid(`filter ${e.channel + 1}, input channel ${ch + 1}`, slice(pos.filter), k, 'filter'),
       el('span', 'op', '='),
@@ -179,7 +208,15 @@ export class CellView {
         : `Σ products over all ${cin} input channels = ${Array.from(pos.channelSums, (s, i) => (i === ch ? `[${fmt(s)}]` : fmt(s))).join(' + ')} = ${fmt(pos.sum)}`;
     sums.textContent = `${channelPart}; + bias ${fmt(pos.bias)} = ${fmt(pos.value)}`;
     sums.id = 'cell-sum';
-    fig.append(grids, sums, el('figcaption', '', `2 · convolution at (${pos.row}, ${pos.col}) of the ${e.config.size}×${e.config.size} conv, stride ${e.config.stride}, ${e.config.padding} padding`));
+    fig.append(
+      grids,
+      sums,
+      el(
+        'figcaption',
+        '',
+        `2 · convolution at (${pos.row}, ${pos.col}) of the ${e.config.size}×${e.config.size} conv, stride ${e.config.stride}, ${e.config.padding} padding`,
+      ),
+    );
     return fig;
   }
 
@@ -193,13 +230,23 @@ export class CellView {
       cfg.pool === 'none'
         ? 'no pooling'
         : `${cfg.pool === 'max' ? 'max' : 'mean'} of the ${values.length} values [${values.map((v, i) => (cfg.pool === 'max' && i === e.chosen ? `▸${fmt(v)}` : fmt(v))).join(', ')}] = ${fmt(e.pooled)}`;
-    list.textContent = first ? `${cfg.activation} of each convolution, then ${pooledText}` : `${pooledText}; then ${cfg.activation}(${fmt(e.pooled)}) = ${fmt(e.value)}`;
+    list.textContent = first
+      ? `${cfg.activation} of each convolution, then ${pooledText}`
+      : `${pooledText}; then ${cfg.activation}(${fmt(e.pooled)}) = ${fmt(e.value)}`;
     const check = el('p', 'cell-check');
     const same = Math.abs(e.value - actual) <= 1e-4 * Math.max(1, Math.abs(actual));
     check.textContent = `= ${fmt(e.value)}; the network computed ${fmt(actual)} ${same ? '✓ the same' : '✗ differs'}`;
     check.classList.add(same ? 'agree' : 'disagree');
     check.id = 'cell-check';
-    fig.append(list, check, el('figcaption', '', `3 · ${cfg.pool === 'none' ? '' : `${cfg.pool}-pool ${cfg.poolSize}×${cfg.poolSize} and `}${cfg.activation}: the value shown in the map`));
+    fig.append(
+      list,
+      check,
+      el(
+        'figcaption',
+        '',
+        `3 · ${cfg.pool === 'none' ? '' : `${cfg.pool}-pool ${cfg.poolSize}×${cfg.poolSize} and `}${cfg.activation}: the value shown in the map`,
+      ),
+    );
     return fig;
   }
 }

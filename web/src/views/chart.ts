@@ -55,7 +55,8 @@ export class LineChart {
 
   private draw(): void {
     const dpr = window.devicePixelRatio || 1;
-    const cssW = this.canvas.clientWidth || 320, cssH = this.canvas.clientHeight || 180;
+    const cssW = this.canvas.clientWidth || 320,
+      cssH = this.canvas.clientHeight || 180;
     if (this.canvas.width !== Math.round(cssW * dpr)) this.canvas.width = Math.round(cssW * dpr);
     if (this.canvas.height !== Math.round(cssH * dpr)) this.canvas.height = Math.round(cssH * dpr);
     const ctx = this.canvas.getContext('2d')!;
@@ -64,7 +65,8 @@ export class LineChart {
     ctx.font = '11px system-ui, sans-serif';
 
     const pad = { left: 44, right: 10, top: 22, bottom: 22 };
-    const w = cssW - pad.left - pad.right, h = cssH - pad.top - pad.bottom;
+    const w = cssW - pad.left - pad.right,
+      h = cssH - pad.top - pad.bottom;
     const all = this.list.flatMap((s) => s.points);
     const xMax = Math.max(10, ...all.map((p) => p.x));
     const yMax = this.options.yMax ?? niceCeil(Math.max(all.length ? 1e-3 : 2.5, ...all.map((p) => p.y)));

@@ -74,7 +74,12 @@ export class ConfusionView {
     const scroll = el('div', 'confusion-scroll'); // a phone scrolls the grid, not the page
     scroll.append(table);
     this.container.insertBefore(scroll, this.status);
-    const agree = run.metricsConfusion === null ? 'metrics.json has no confusion matrix' : JSON.stringify(run.metricsConfusion) === JSON.stringify(run.confusion) ? 'the same as the training run\'s metrics.json' : 'differs from metrics.json (other data or backend)';
+    const agree =
+      run.metricsConfusion === null
+        ? 'metrics.json has no confusion matrix'
+        : JSON.stringify(run.metricsConfusion) === JSON.stringify(run.confusion)
+          ? "the same as the training run's metrics.json"
+          : 'differs from metrics.json (other data or backend)';
     this.status.textContent = `${run.correct.toLocaleString('en-US')} of ${run.total.toLocaleString('en-US')} test images right (${((100 * run.correct) / run.total).toFixed(2)}%), ${agree}. Choose a number off the diagonal to see those mistakes.`;
   }
 
@@ -88,8 +93,16 @@ export class ConfusionView {
       if (this.gallery.dataset.true !== String(t) || this.gallery.dataset.predicted !== String(p)) return; // another cell was chosen meanwhile
       const net = this.network();
       const { height, width, channels } = net.net.input;
-      const title = el('h3', '', `${cell.count} test image${cell.count === 1 ? '' : 's'} of ${this.name(t)} taken for ${this.name(p)}${cell.images.length < cell.count ? ` (first ${cell.images.length})` : ''}`);
-      const legend = el('p', 'hint', 'Each: the image, then gradient × input for the true class and for the predicted one (orange: pushed towards that class). Choose one to load it into the network view.');
+      const title = el(
+        'h3',
+        '',
+        `${cell.count} test image${cell.count === 1 ? '' : 's'} of ${this.name(t)} taken for ${this.name(p)}${cell.images.length < cell.count ? ` (first ${cell.images.length})` : ''}`,
+      );
+      const legend = el(
+        'p',
+        'hint',
+        'Each: the image, then gradient × input for the true class and for the predicted one (orange: pushed towards that class). Choose one to load it into the network view.',
+      );
       const list = el('div', 'error-list');
       for (const image of cell.images) {
         const pixels = this.decode(image.pixels);
@@ -98,7 +111,10 @@ export class ConfusionView {
         b.dataset.index = String(image.index);
         b.dataset.label = String(image.label);
         b.dataset.predicted = String(image.predicted);
-        b.setAttribute('aria-label', `test image ${image.index}: true ${this.name(image.label)}, predicted ${this.name(image.predicted)} (${(100 * image.probabilities[image.predicted]).toFixed(0)}%); load it`);
+        b.setAttribute(
+          'aria-label',
+          `test image ${image.index}: true ${this.name(image.label)}, predicted ${this.name(image.predicted)} (${(100 * image.probabilities[image.predicted]).toFixed(0)}%); load it`,
+        );
         const original = el('canvas', 'tile');
         paintGrid(original, height, width, (r, c) => pixels[(r * width + c) * channels], gray, 1);
         if (channels === 3) paintRgb(original, pixels, height, width);
@@ -108,7 +124,14 @@ export class ConfusionView {
         forPred.dataset.checksum = paintSaliency(forPred, gradientTimesInput(net.net, net.params, pixels, image.predicted), pixels, channels).toFixed(6);
         const maps = el('span', 'error-maps');
         maps.append(original, forTrue, forPred);
-        b.append(maps, el('span', 'error-caption', `#${image.index} · ${this.name(image.label)}→${this.name(image.predicted)} ${(100 * image.probabilities[image.predicted]).toFixed(0)}%`));
+        b.append(
+          maps,
+          el(
+            'span',
+            'error-caption',
+            `#${image.index} · ${this.name(image.label)}→${this.name(image.predicted)} ${(100 * image.probabilities[image.predicted]).toFixed(0)}%`,
+          ),
+        );
         b.addEventListener('click', () => this.onPick({ pixels, image }));
         list.append(b);
       }

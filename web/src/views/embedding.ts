@@ -36,8 +36,10 @@ export class EmbeddingView {
   show(file: EmbeddingFile, classNames?: string[]): void {
     this.file = file;
     this.projector = new Projector(file);
-    const xs = file.points.map((p) => p[0]), ys = file.points.map((p) => p[1]);
-    const x0 = Math.min(...xs), y0 = Math.min(...ys);
+    const xs = file.points.map((p) => p[0]),
+      ys = file.points.map((p) => p[1]);
+    const x0 = Math.min(...xs),
+      y0 = Math.min(...ys);
     this.bounds = { x0, y0, span: Math.max(Math.max(...xs) - x0, Math.max(...ys) - y0) || 1 };
     const bg = el('canvas');
     bg.width = bg.height = this.canvas.width;
@@ -65,7 +67,8 @@ export class EmbeddingView {
   }
 
   private toCanvas([x, y]: [number, number]): [number, number] {
-    const pad = 10, side = this.canvas.width - 2 * pad;
+    const pad = 10,
+      side = this.canvas.width - 2 * pad;
     return [pad + ((x - this.bounds.x0) / this.bounds.span) * side, pad + ((y - this.bounds.y0) / this.bounds.span) * side];
   }
 

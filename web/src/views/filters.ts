@@ -32,7 +32,10 @@ export class FiltersView {
           inChannels * cell - GAP,
           filters * cell - GAP,
           (r, c) => {
-            const i = Math.floor(r / cell), o = Math.floor(c / cell), kh = r % cell, kw = c % cell;
+            const i = Math.floor(r / cell),
+              o = Math.floor(c / cell),
+              kh = r % cell,
+              kw = c % cell;
             return kh === size || kw === size ? 0 : w(kh, kw, i, o);
           },
           signed,

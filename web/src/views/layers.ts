@@ -30,7 +30,8 @@ export class LayersView {
       if (layer.kind === 'softmax') continue; // shown as the probability bars
       const [h, w, c] = layer.outputShape;
       const shape = layer.outputShape.join('×');
-      if (layer.kind === 'conv') this.stages.push(this.stage(layer, `${layer.name} · ${shape}`, `${c} feature maps of ${h}×${w}: ${layer.description}`, c, 'conv'));
+      if (layer.kind === 'conv')
+        this.stages.push(this.stage(layer, `${layer.name} · ${shape}`, `${c} feature maps of ${h}×${w}: ${layer.description}`, c, 'conv'));
       else if (layer.kind === 'dense') this.stages.push(this.stage(layer, `${layer.name} · ${shape}`, `${layer.description}, as a grid`, 1, 'dense'));
       else this.stages.push(this.stage(layer, `${layer.name} · logits`, 'one score per digit 0–9, before softmax', 1, 'logits'));
     }
@@ -117,7 +118,8 @@ export class LayersView {
         stage.peak.textContent = peakText;
         for (let i = 0; i < d.length; i++) checksum += d[i];
       } else if (stage.info.kind === 'dense') {
-        const cols = 16, rows = Math.ceil(d.length / cols);
+        const cols = 16,
+          rows = Math.ceil(d.length / cols);
         paintGrid(stage.tiles[0], rows, cols, (r, c) => d[r * cols + c] ?? 0, color, peak);
         stage.peak.textContent = peakText;
       } else {

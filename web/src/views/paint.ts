@@ -11,7 +11,8 @@ function ramp(stops: Rgb[]): (t: number) => Rgb {
     const x = Math.min(Math.max(t, 0), 1) * (stops.length - 1);
     const i = Math.min(Math.floor(x), stops.length - 2);
     const f = x - i;
-    const a = stops[i], b = stops[i + 1];
+    const a = stops[i],
+      b = stops[i + 1];
     return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
   };
 }

@@ -28,7 +28,8 @@ export async function decodePicture(blob: Blob, name: string): Promise<Picture> 
     throw new Error(`${name}: this browser could not decode it; choose a PNG or JPEG`);
   }
   const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
-  const width = Math.max(1, Math.round(bitmap.width * scale)), height = Math.max(1, Math.round(bitmap.height * scale));
+  const width = Math.max(1, Math.round(bitmap.width * scale)),
+    height = Math.max(1, Math.round(bitmap.height * scale));
   const canvas = new OffscreenCanvas(width, height);
   const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
   ctx.drawImage(bitmap, 0, 0, width, height);

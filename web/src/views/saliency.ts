@@ -84,8 +84,8 @@ export class SaliencyView {
 
   private legend(): string {
     return this.method.value === 'grad-cam'
-      ? 'Grad-CAM: the last conv block\'s maps weighted by how much each raised the class score, ReLU, upsampled from its coarse grid. Bright = evidence for the class.'
-      : 'Gradient × input: each pixel\'s ink times how fast the class score grows with it. Orange pushed towards the class, blue away from it.';
+      ? "Grad-CAM: the last conv block's maps weighted by how much each raised the class score, ReLU, upsampled from its coarse grid. Bright = evidence for the class."
+      : "Gradient × input: each pixel's ink times how fast the class score grows with it. Orange pushed towards the class, blue away from it.";
   }
 
   get chosenClass(): number {
