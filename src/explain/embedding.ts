@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UMAP } from 'umap-js';
-import { Rng } from '../data/batches.ts';
+import { Rng } from '../data/rng.ts';
 import { forward, type Activations, type Params } from '../model/cnn.ts';
 import { flattenSize, type NetworkConfig } from '../model/config.ts';
 
