@@ -150,13 +150,24 @@ describe('POST /api/predict', () => {
       k % 10 === 3 ? { batch: [{ pixels: Array.from(digit(k)) }, { pixels: Array.from(digit(k + 1)) }] } : { pixels: Array.from(digit(k)) },
     );
     bodies[20] = { pixels: [0.5] };
-    const answers = await Promise.all(bodies.map((b) => post('/api/predict', b)));
-    answers.forEach((r, k) => {
-      if (k === 20) return assertError(r, 400, 'PIXELS_LENGTH');
-      assert.equal(r.statusCode, 200, r.body);
-      const got = k % 10 === 3 ? (r.json() as Prediction[]) : [r.json() as Prediction];
-      got.forEach((p, j) => assertClose(p.probabilities, expected(digit(k + j))));
-    });
+    // Leaks beyond the tensor count: live tensors, the backend's data ids and (on wasm) the heap, after a
+    // warm-up round and again after five more rounds of the same 40 concurrent requests.
+    const memory = () => {
+      const heap = (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.byteLength ?? 0;
+      return { tensors: tf.memory().numTensors, dataIds: tf.backend().numDataIds(), heap };
+    };
+    let before: ReturnType<typeof memory> | undefined;
+    for (let round = 0; round < 6; round++) {
+      const answers = await Promise.all(bodies.map((b) => post('/api/predict', b)));
+      answers.forEach((r, k) => {
+        if (k === 20) return assertError(r, 400, 'PIXELS_LENGTH');
+        assert.equal(r.statusCode, 200, r.body);
+        const got = k % 10 === 3 ? (r.json() as Prediction[]) : [r.json() as Prediction];
+        got.forEach((p, j) => assertClose(p.probabilities, expected(digit(k + j))));
+      });
+      if (round === 0) before = memory();
+    }
+    assert.deepEqual(memory(), before, 'tensors, data ids and wasm heap flat over 200 concurrent requests');
   });
 });
 
