@@ -32,8 +32,10 @@ before(async () => {
   project = join(work, 'project');
   await mkdir(project);
   // prepack builds dist/ and web/dist into the tarball.
+  // Under `npm test` the prepack scripts' output (tsc, vite: lines with brackets) shares stdout with the JSON:
+  // the JSON is the array that starts a line.
   const packed = run('npm', ['pack', '--json', '--pack-destination', work], { cwd: root });
-  const [{ filename, files }] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
+  const [{ filename, files }] = JSON.parse(packed.stdout.slice(packed.stdout.search(/^\[\s*\{/m))) as { filename: string; files: { path: string }[] }[];
   const paths = files.map((f) => f.path);
   assert.ok(paths.includes('dist/index.d.ts') && paths.includes('web/dist/index.html'), `the tarball lacks the build: ${paths.join(', ')}`);
   assert.ok(!paths.some((p) => p.startsWith('src/') || p.startsWith('test/') || p.endsWith('.tsbuildinfo')), 'sources, tests or build info published');
