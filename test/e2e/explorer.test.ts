@@ -380,6 +380,69 @@ test('keyboard only: every control is reachable with Tab, named, and shows its f
   await page.locator('#cell-row').press('Enter');
   await page.locator('#cell-row').dispatchEvent('change');
   await page.waitForFunction(() => document.getElementById('cell-view')?.dataset.value !== '');
+
+  // the feature maps: one Tab stop per conv layer (roving tabindex); arrows move a cell, crossing into the
+  // next map at a map's edge; PageDown/End jump; Enter and Space explain the cell under the cursor
+  assert.deepEqual(
+    ids.filter((id) => /^conv\d+-map-\d+$/.test(id)),
+    ['conv1-map-1', 'conv2-map-1'],
+  );
+  const cursorAt = () => attr(page, '.stage-conv >> nth=0 >> .tiles', 'data-cell');
+  const focused = () => page.evaluate(() => ({ id: document.activeElement?.id, label: document.activeElement?.getAttribute('aria-label') ?? '' }));
+  const explained = async (map: number, row: number, col: number) => {
+    await page.waitForFunction(
+      ([m, r, c]) =>
+        (document.getElementById('cell-map') as HTMLInputElement).value === String(m) &&
+        (document.getElementById('cell-row') as HTMLInputElement).value === String(r) &&
+        (document.getElementById('cell-col') as HTMLInputElement).value === String(c) &&
+        (document.getElementById('cell-block') as HTMLSelectElement).value === '0',
+      [map, row, col],
+    );
+    assert.match((await page.locator('#cell-check').textContent()) ?? '', /✓ the same/);
+  };
+  await page.locator('#conv1-map-1').focus();
+  for (const key of ['ArrowRight', 'ArrowRight', 'ArrowDown']) await page.keyboard.press(key);
+  assert.equal(await cursorAt(), '0,1,2');
+  for (let k = 0; k < 12; k++) await page.keyboard.press('ArrowRight'); // column 14 is past the edge of a 14-wide map
+  assert.equal(await cursorAt(), '1,1,0');
+  let f = await focused();
+  assert.equal(f.id, 'conv1-map-2', 'the focus moved with the cursor into the next map');
+  assert.match(f.label, /^conv1 map 2 of 16, row 1, column 0: value -?\d+\.\d{3}\. Arrow keys/);
+  assert.equal(await page.locator('#layers .visually-hidden').textContent(), f.label.replace(/\. Arrow keys.*$/, ''), 'the move was announced');
+  const tabIndexes = await page.locator('.stage-conv >> nth=0 >> canvas.tile').evaluateAll((cs) => cs.map((c) => (c as HTMLElement).tabIndex));
+  assert.deepEqual(
+    tabIndexes.map((t, i) => (t === 0 ? i : -1)).filter((i) => i >= 0),
+    [1],
+    'exactly one map of the layer is in the Tab order',
+  );
+  // the cursor is visible over the cell, and so is the focus ring
+  const geometry = await page.evaluate(() => {
+    const cursor = document.querySelector('.stage-conv .cell-cursor') as HTMLElement;
+    const tile = document.activeElement as HTMLElement;
+    return {
+      display: getComputedStyle(cursor).display,
+      cursor: cursor.getBoundingClientRect().toJSON(),
+      tile: tile.getBoundingClientRect().toJSON(),
+      outline: getComputedStyle(tile).outlineStyle,
+    };
+  });
+  assert.equal(geometry.display, 'block');
+  assert.notEqual(geometry.outline, 'none');
+  const cellSide = geometry.tile.width / 14;
+  assert.ok(
+    Math.abs(geometry.cursor.x - geometry.tile.x) < 1 && Math.abs(geometry.cursor.y - (geometry.tile.y + cellSide)) < 1,
+    'the cursor sits on row 1, column 0',
+  );
+  await page.keyboard.press('Enter');
+  await explained(2, 1, 0);
+  await page.keyboard.press('PageDown');
+  await page.keyboard.press('End');
+  f = await focused();
+  assert.equal(f.id, 'conv1-map-3');
+  await page.keyboard.press(' ');
+  await explained(3, 1, 13);
+  await mkdir(artifacts, { recursive: true });
+  await page.locator('.inside-card').screenshot({ path: `${artifacts}explorer-keyboard.png` });
   console.log(`# keyboard walk: ${seen.length} stops`);
   assert.deepEqual(errors, []);
   await page.close();
