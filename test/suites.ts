@@ -1,0 +1,45 @@
+/**
+ * The two suites, decided in one place. `npm test` runs the fast one: every `test/**\/*.test.ts` that is not
+ * listed in SLOW. `npm run test:slow` runs the files listed in SLOW, `npm run test:all` both; CI runs both
+ * (.ci/run). A new test file is fast until it is listed here, so no file can fall out of both suites, and
+ * test/suites.test.ts checks that every entry names a file that exists.
+ *
+ * The fast suite must still cover the core: the wasm kernels against cpu, gradients against numerical
+ * differences, saving and loading a model, a short training run (in this thread and on workers), the API,
+ * predict, and the page in a browser. A file goes here when it takes long for what it adds to that, with
+ * its time on 2 cores (Node 24, `npm run test:all` prints every file's time at the end) and what it proves.
+ */
+import { readdirSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Test files of the slow suite, as paths from the repository root, with why each is there. */
+export const SLOW: Readonly<Record<string, string>> = {
+  'test/predict/corpus.test.ts': 'accuracy gate: 280 distorted pictures through the default model',
+};
+
+export type Suite = 'fast' | 'slow' | 'all';
+export const SUITES: readonly Suite[] = ['fast', 'slow', 'all'];
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Every `*.test.ts` below test/, as sorted paths from the repository root with `/` separators. */
+export function testFiles(root = ROOT): string[] {
+  const names = readdirSync(join(root, 'test'), { recursive: true, encoding: 'utf8' });
+  return names
+    .filter((name) => name.endsWith('.test.ts') && !name.split(sep).includes('node_modules'))
+    .map((name) => `test/${name.split(sep).join('/')}`)
+    .sort();
+}
+
+/**
+ * The files of `suite`, in file-name order. Throws when a SLOW entry names no test file (a renamed or
+ * deleted file must leave the list too, or the slow suite would quietly shrink).
+ */
+export function suiteFiles(suite: Suite, root = ROOT, slow: Readonly<Record<string, string>> = SLOW): string[] {
+  const all = testFiles(root);
+  const stale = Object.keys(slow).filter((f) => !all.includes(f));
+  if (stale.length) throw new Error(`test/suites.ts lists files that are not test files: ${stale.join(', ')} (rename or remove the entry)`);
+  if (suite === 'all') return all;
+  return all.filter((f) => Object.hasOwn(slow, f) === (suite === 'slow'));
+}
