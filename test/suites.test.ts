@@ -7,7 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import type { TestEvent } from 'node:test/reporters';
+import fileTimes from './helpers/file-times.ts';
 import { SLOW, suiteFiles, testFiles } from './suites.ts';
 
 const root = new URL('..', import.meta.url);
@@ -56,4 +58,20 @@ test('npm test, test:slow and test:all run their suite through test/run.ts, and 
       assert.match(ci, new RegExp(`^on "\\$${node}" ${command}$`, 'm'), `.ci/run does not run \`${command}\` on ${node}`);
     }
   }
+});
+
+test("every run ends with each file's time, slowest first, from the files' own events (named as given, relative or not)", async () => {
+  const complete = (name: string, file: string, ms: number, nesting = 0) =>
+    ({ type: 'test:complete', data: { name, file, nesting, details: { duration_ms: ms, passed: true }, testNumber: 1 } }) as unknown as TestEvent;
+  const a = resolve('test/a/one.test.ts');
+  const b = resolve('test/b/two.test.ts');
+  async function* events() {
+    yield complete('a test of one', a, 900); // a file's own top-level test
+    yield complete('a subtest', a, 800, 1);
+    yield complete('test/a/one.test.ts', a, 1000); // the file, as test/run.ts passes it
+    yield complete(b, b, 12_340); // the file, given as an absolute path
+  }
+  let out = '';
+  for await (const chunk of fileTimes(events())) out += chunk;
+  assert.equal(out, '\nfile times, slowest first (2 files, 13 s in all):\n    12.3 s  test/b/two.test.ts\n     1.0 s  test/a/one.test.ts\n');
 });

@@ -3,14 +3,16 @@
  * to exit, hooks included), slowest first, and the total. test/run.ts adds it beside the spec reporter, so
  * every `npm test` shows which files to move into (or out of) the slow suite, test/suites.ts.
  */
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import type { TestEvent } from 'node:test/reporters';
 
 export default async function* fileTimes(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
   const times = new Map<string, number>();
   for await (const event of source) {
-    // Each file runs as one top-level test named after the file; its own tests have other names.
-    if (event.type !== 'test:complete' || event.data.nesting !== 0 || event.data.name !== event.data.file) continue;
+    // Each file runs as one top-level test named after the file as it was given (often a relative path);
+    // `file` is its absolute path. The file's own top-level tests carry the same `file` and other names.
+    if (event.type !== 'test:complete' || event.data.nesting !== 0 || event.data.file === undefined) continue;
+    if (resolve(event.data.name) !== event.data.file) continue;
     const file = relative(process.cwd(), event.data.name);
     times.set(file, (times.get(file) ?? 0) + event.data.details.duration_ms / 1000);
   }
