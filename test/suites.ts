@@ -7,7 +7,8 @@
  * The fast suite must still cover the core: the wasm kernels against cpu, gradients against numerical
  * differences, saving and loading a model, a short training run (in this thread and on workers), the API,
  * predict, and the page in a browser. A file goes here when it takes long for what it adds to that, with
- * its time on 2 cores (Node 24, `npm run test:all` prints every file's time at the end) and what it proves.
+ * its time (one run of the whole suite, Node 24, 2 cores shared with other work: load ~6) and what it
+ * proves. Every run prints each file's time at the end, slowest first.
  */
 import { readdirSync } from 'node:fs';
 import { join, sep } from 'node:path';
@@ -15,7 +16,14 @@ import { fileURLToPath } from 'node:url';
 
 /** Test files of the slow suite, as paths from the repository root, with why each is there. */
 export const SLOW: Readonly<Record<string, string>> = {
-  'test/predict/corpus.test.ts': 'accuracy gate: 280 distorted pictures through the default model',
+  'test/e2e/configs.test.ts': '33 s: config + idx data set + SIGKILL/--resume through the CLI, and convlab search end to end (the search unit tests stay fast)',
+  'test/e2e/explorer.test.ts': '30 s: the explorer views in Chromium (browser.test.ts keeps the page itself in the fast suite)',
+  'test/e2e/resume.test.ts': '27 s: SIGKILL at a random moment then --resume, Ctrl-C, divergence (in-process resume stays fast: regularisation, atomic-write)',
+  'test/export/onnx.test.ts': '76 s: ONNX Runtime against convlab on 10,000 images for every config, both layouts (export/cli and export/route stay fast)',
+  'test/package/pack.test.ts': '62 s + npm pack and install: the published package as a user gets it',
+  'test/predict/corpus.test.ts': '50 s: accuracy gate on 280 distorted pictures through the default model',
+  'test/serve/fuzz.test.ts': '9 s: 10,000 fuzzed requests (api.test.ts keeps the property tests of every route)',
+  'test/serve/nginx.test.ts': '12 s: two instances behind nginx, one SIGKILLed under load',
 };
 
 export type Suite = 'fast' | 'slow' | 'all';
