@@ -7,28 +7,19 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import * as tf from '@tensorflow/tfjs';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { fixtureModelDir } from '../helpers/fixture-model.ts';
+import type { Browser, Page } from 'playwright-core';
+import { browserSkip as skip, launchBrowser, SEVEN, servePage, stroke } from '../helpers/browser.ts';
 import { renderOnPaper } from '../helpers/digits.ts';
-import { buildServer } from '../../src/serve/server.ts';
-import { ensureWebBuild } from '../../src/serve/web-build.ts';
 import { loadMnist } from '../../src/data/mnist.ts';
 import { loadParams } from '../../src/model/load.ts';
 import { disposeParams, predictProbabilities } from '../../src/model/cnn.ts';
 import { decodeImage, toMnist } from '../../src/predict/preprocess.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
-const missing = `no browser at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
-if (!existsSync(CHROMIUM) && process.env.CI === 'true') throw new Error(`CI=true: ${missing}`);
-const skip = existsSync(CHROMIUM) ? false : missing;
-if (skip) console.log(`# explorer.test.ts skipped: ${skip}`);
 
 let app: FastifyInstance;
 let browser: Browser;
@@ -37,12 +28,8 @@ let modelDir: string;
 
 before(async () => {
   if (skip) return;
-  const [web, dir] = await Promise.all([ensureWebBuild(), fixtureModelDir()]);
-  modelDir = dir;
-  app = await buildServer({ modelDir, webDir: web.dir });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  ({ app, url, modelDir } = await servePage());
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -66,22 +53,6 @@ async function open(device: Parameters<Browser['newPage']>[0] = { viewport: { wi
   );
   return { page, errors };
 }
-
-async function stroke(page: Page, points: [number, number][]): Promise<void> {
-  await page.locator('#pad').scrollIntoViewIfNeeded();
-  const box = (await page.locator('#pad').boundingBox())!;
-  const at = ([x, y]: [number, number]) => [box.x + x * box.width, box.y + y * box.height] as const;
-  await page.mouse.move(...at(points[0]));
-  await page.mouse.down();
-  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 6 });
-  await page.mouse.up();
-}
-const SEVEN: [number, number][] = [
-  [0.25, 0.2],
-  [0.75, 0.2],
-  [0.62, 0.45],
-  [0.45, 0.85],
-];
 
 const attr = (page: Page, selector: string, name: string) => page.locator(selector).getAttribute(name);
 
