@@ -88,25 +88,29 @@ export class InThreadStep {
       return { loss: g.loss, correct: g.correct, grads: layout.map((p) => g.grads.get(p.name)!) };
     });
     x.dispose();
+    let read: [number, number];
     try {
       // Asynchronous reads, so a page stays responsive while a WebGL backend finishes the step.
       const [values, lossValue, correctValue] = await Promise.all([Promise.all(grads.map((t) => t.data())), loss.data(), correct.data()]);
-      layout.forEach((p, i) => this.gradient.set(values[i] as Float32Array, p.offset));
-
-      // --- update, flat
-      this.optimizer.apply(this.theta, this.gradient, learningRate);
-
-      // --- new weight tensors. Never written into the old ones' memory: the wasm backend caches XNNPACK
-      // operators (the weights packed inside) by tensor id. Copies, as the cpu backend keeps the array it gets.
-      for (const { name, shape, offset, size } of layout) {
-        const values = tf.tensor(this.theta.slice(offset, offset + size), shape);
-        params.get(name)!.assign(values);
-        values.dispose();
-      }
-      return { loss: lossValue[0], correct: correctValue[0] };
+      for (const [i, { offset }] of layout.entries()) this.gradient.set(values[i] as Float32Array, offset);
+      read = [lossValue[0], correctValue[0]];
     } finally {
+      // Freed before the new weights are made, so these take the same places in the wasm heap every step
+      // (made while the gradients still held theirs, the heap fragments and grows).
       tf.dispose([loss, correct, ...grads]);
     }
+
+    // --- update, flat
+    this.optimizer.apply(this.theta, this.gradient, learningRate);
+
+    // --- new weight tensors. Never written into the old ones' memory: the wasm backend caches XNNPACK
+    // operators (the weights packed inside) by tensor id. Copies, as the cpu backend keeps the array it gets.
+    for (const { name, shape, offset, size } of layout) {
+      const values = tf.tensor(this.theta.slice(offset, offset + size), shape);
+      params.get(name)!.assign(values);
+      values.dispose();
+    }
+    return { loss: read[0], correct: read[1] };
   }
 
   /** The update rule's whole state, as checkpoints store it. */

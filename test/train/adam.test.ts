@@ -84,7 +84,7 @@ test("the flat Adams' first step moves each weight by the learning rate against 
     const theta = Float32Array.from([1, -2, 0.5]);
     adam.apply(theta, Float32Array.from([0.1, -0.3, 0]), 0.01);
     const want = [0.99, -1.99, 0.5];
-    theta.forEach((x, i) => assert.ok(Math.abs(x - want[i]) < 1e-6, `${adam.constructor.name} weight ${i}: ${x} vs ${want[i]}`));
+    for (const [i, x] of theta.entries()) assert.ok(Math.abs(x - want[i]) < 1e-6, `${adam.constructor.name} weight ${i}: ${x} vs ${want[i]}`);
   }
 });
 
@@ -102,7 +102,8 @@ test('the wasm SIMD Adam is Algorithm 1 in float32, bit for bit, with one gradie
     ),
   );
   // Within float32 of the doubles too (the difference is 1−β and the other roundings).
-  theta.forEach((x, i) => assert.ok(Math.abs(x - adamReference(start, gradients, 0.05)[i]) < 1e-5));
+  const doubles = adamReference(start, gradients, 0.05);
+  for (const [i, x] of theta.entries()) assert.ok(Math.abs(x - doubles[i]) < 1e-5, `weight ${i}: ${x} vs ${doubles[i]}`);
 
   const two = new SimdAdam(layout, adamOptions);
   const pairs: [number, number[], number, number[]][] = [
