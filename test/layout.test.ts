@@ -33,7 +33,7 @@ const LEVELS: string[][] = [
 const SAME_LEVEL = new Set(['data → model', 'model → data', 'backend.ts → kernels', 'train → eval']);
 /** What the page may import from src/ (values); serve/ only with `import type`. */
 const PAGE_UNITS = new Set(['data', 'model', 'kernels', 'eval', 'predict', 'explain']);
-const PAGE_FILES = new Set(['train/step.ts', 'train/optimizer.ts', 'train/adam.ts', 'train/sgd.ts', 'train/rmsprop.ts', 'train/dropout.ts']);
+const PAGE_FILES = new Set(['train/step.ts', 'train/flat.ts', 'train/layout.ts', 'train/optimizer.ts', 'train/dropout.ts']);
 
 function files(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {

@@ -1,14 +1,14 @@
-;; The training workers' update step in wasm SIMD (see src/train/flat.ts, SimdAdam). It has its own memory,
-;; which holds the shard's Adam moments for the whole run and, each step, the shard's weights and the
-;; workers' gradients copied in. Built into update-module.ts by `npm run build:wasm`.
+;; Adam's update step in wasm SIMD (see src/train/flat.ts, SimdAdam), run by every training worker on its
+;; shard and by the in-thread step on all the weights. It has its own memory, which holds the Adam moments
+;; for the whole run and, each step, the weights and the workers' gradients copied in. Built into update-module.ts by `npm run build:wasm`.
 (module
   (memory (export "memory") 1)
 
   ;; Adam over n values (n a multiple of 4; callers pad with zeros, which stay zero), the gradient being
   ;; the weighted sum of two workers' gradients, g = w0·g0 + w1·g1:
   ;;   m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  θ ← θ − α·(m/c1) / (√(v/c2) + ε)
-  ;; with c1 = 1−β1^t, c2 = 1−β2^t: in float32, operation for operation as the tensor version (adam.ts),
-  ;; so the two agree to the last bit or so (training amplifies any difference). All byte addresses.
+  ;; with c1 = 1−β1^t, c2 = 1−β2^t: in float32, operation for operation as Algorithm 1 writes it (1−β too
+  ;; is rounded to float32). All byte addresses.
   (func (export "adam")
     (param $theta i32) (param $g0 i32) (param $g1 i32) (param $w0 f32) (param $w1 f32)
     (param $m i32) (param $v i32) (param $n i32)

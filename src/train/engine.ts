@@ -3,10 +3,11 @@
  * augmentation and dropout masks, the learning rate — and hands it to a StepEngine, which computes the
  * gradients and applies the update:
  *
- *   InThreadEngine  in this thread, on tensors: computeGradients, then the optimizer's update (step.ts);
+ *   InThreadEngine  in this thread: computeGradients on the weight tensors, then the flat update rule
+ *                   (flat.ts) on a flat copy of the weights, from which new weight tensors are made (step.ts);
  *   WorkerEngine    on a GradientPool's worker threads, each computing its slice's gradients with the same
- *                   computeGradients and updating its shard of the shared weights (parallel.ts, worker.ts,
- *                   flat.ts).
+ *                   computeGradients and updating its shard of the shared weights with the same flat rule
+ *                   (parallel.ts, worker.ts, flat.ts).
  *
  * Both keep their optimizer state in one shape, OptimizerState (optimizer.ts), which checkpoints save.
  * `withEngine` is the one place that starts workers, runs something with them and stops them.
@@ -17,8 +18,8 @@ import { classCount, type NetworkConfig, type OptimizerConfig } from '../model/c
 import type { Params } from '../model/cnn.ts';
 import { classify } from '../eval/classify.ts';
 import { evaluatePredictions, type Evaluation } from '../eval/metrics.ts';
-import type { Optimizer, OptimizerState } from './optimizer.ts';
-import { makeOptimizer, stepInThread, type StepBatch, type StepResult } from './step.ts';
+import type { OptimizerState } from './optimizer.ts';
+import { InThreadStep, type StepBatch, type StepResult } from './step.ts';
 import { GradientPool } from './parallel.ts';
 import { assignFlat, flattenParams } from './layout.ts';
 
@@ -44,23 +45,21 @@ export interface StepEngine {
   close(): Promise<void>;
 }
 
-/** Every step in this thread, on the tensors of `params`. */
+/** Every step in this thread, on the tensors of `params` (InThreadStep, step.ts). */
 export class InThreadEngine implements StepEngine {
   readonly workers = 0;
   private params: Params | undefined;
-  private optimizer: Optimizer | undefined;
+  private inThread: InThreadStep | undefined;
 
   constructor(private readonly net: NetworkConfig) {}
 
   async restore(params: Params, config: OptimizerConfig, state?: OptimizerState): Promise<void> {
-    this.optimizer?.dispose();
     this.params = params;
-    this.optimizer = makeOptimizer(config);
-    if (state !== undefined) this.optimizer.importState(state, params);
+    this.inThread = new InThreadStep(this.net, params, config, state);
   }
 
   step(batch: StepBatch, learningRate: number): Promise<StepResult> {
-    return stepInThread(this.net, this.ready().params, this.ready().optimizer, batch, learningRate);
+    return this.ready().inThread.step(batch, learningRate);
   }
 
   async predict(images: Float32Array, count: number): Promise<Uint8Array> {
@@ -73,17 +72,16 @@ export class InThreadEngine implements StepEngine {
   }
 
   async optimizerState(): Promise<OptimizerState> {
-    return this.ready().optimizer.exportState();
+    return this.ready().inThread.optimizerState();
   }
 
   async close(): Promise<void> {
-    this.optimizer?.dispose();
-    this.optimizer = undefined;
+    this.inThread = undefined;
   }
 
-  private ready(): { params: Params; optimizer: Optimizer } {
-    if (this.params === undefined || this.optimizer === undefined) throw new Error('no weights: call restore first');
-    return { params: this.params, optimizer: this.optimizer };
+  private ready(): { params: Params; inThread: InThreadStep } {
+    if (this.params === undefined || this.inThread === undefined) throw new Error('no weights: call restore first');
+    return { params: this.params, inThread: this.inThread };
   }
 }
 

@@ -1,14 +1,14 @@
 /**
- * The update rules over a flat Float32Array of parameters: what each training worker runs on its shard of
- * the weights (parallel.ts).
+ * The update rules, as one loop over a flat Float32Array of the parameters (weightSpecs order; layout.ts):
+ * the only update convlab runs. Each training worker runs it on its shard of the shared weights
+ * (parallel.ts, worker.ts); the in-thread step and the page run it on the whole vector, reading the
+ * gradients out of their tensors first (step.ts).
  *
- * With workers, the weights live in one SharedArrayBuffer that every worker reads. Running the update as
- * tensor ops would mean copying the weights into tensors and back every step, so these are the same
- * formulas as adam.ts, sgd.ts and rmsprop.ts written as one loop over a flat vector. The JavaScript ones
- * compute in doubles and store float32; SimdAdam (the default's) runs in wasm SIMD in float32, operation for
- * operation as the tensor Adam. All agree with the tensor versions to float rounding
- * (test/train/optimizers.test.ts checks them against each other and the formulas). Their state exports in
- * the same per-parameter slots as the tensor versions, so checkpoints do not care which one wrote them.
+ * SimdAdam (the default's) runs in wasm SIMD in float32; FlatAdam is its JavaScript fallback for engines
+ * without wasm SIMD, and SGD and RMSProp are JavaScript loops, which compute in doubles and store float32.
+ * test/train/optimizers.test.ts checks them against the formulas in doubles and against the same rules as
+ * tensor ops (test/helpers/tensor-optimizers.ts). Their state exports in per-parameter slots
+ * (OptimizerState, optimizer.ts), whichever engine and however many workers wrote it.
  */
 import type { OptimizerConfig, OptimizerType } from '../model/config.ts';
 import { paramCount, type ParamSlice } from './layout.ts';
@@ -66,7 +66,7 @@ export abstract class FlatOptimizer {
   }
 }
 
-/** Adam (adam.ts): m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²; θ ← θ − α·m̂/(√v̂ + ε). */
+/** Adam (Kingma & Ba, 2015, Algorithm 1): m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²; θ ← θ − α·m̂/(√v̂ + ε). */
 export class FlatAdam extends FlatOptimizer {
   readonly type = 'adam';
   constructor(
@@ -99,7 +99,7 @@ export class FlatAdam extends FlatOptimizer {
 
 /**
  * The same Adam in wasm SIMD (src/kernels/update.wat), four values at a time in float32 and operation for
- * operation as the tensor version, with the weighted sum of the workers' gradients folded into the same
+ * operation as Algorithm 1 (m/c1, √(v/c2); 1−β computed in float32), with the weighted sum of the workers' gradients folded into the same
  * pass. Its moments live in the module's memory for the whole run.
  */
 export class SimdAdam extends FlatOptimizer {
@@ -187,7 +187,11 @@ function base64Bytes(base64: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(atob(base64), (ch) => ch.charCodeAt(0));
 }
 
-/** SGD with momentum (sgd.ts): v ← μ·v + g; θ ← θ − lr·v (Nesterov: θ ← θ − lr·(g + μ·v)). */
+/**
+ * SGD with momentum, as TensorFlow's MomentumOptimizer and PyTorch's SGD write it:
+ *   v ← μ·v + g;  θ ← θ − lr·v        (Nesterov: θ ← θ − lr·(g + μ·v))
+ * With μ = 0 it is plain SGD and keeps no state.
+ */
 export class FlatSgd extends FlatOptimizer {
   readonly type = 'sgd';
   constructor(
@@ -212,7 +216,10 @@ export class FlatSgd extends FlatOptimizer {
   }
 }
 
-/** RMSProp (rmsprop.ts): ms ← ρ·ms + (1−ρ)·g²; mom ← μ·mom + lr·g/(√ms + ε); θ ← θ − mom. */
+/**
+ * RMSProp (Hinton, Coursera lecture 6e), with TensorFlow's optional momentum:
+ *   ms ← ρ·ms + (1−ρ)·g²;  mom ← μ·mom + lr·g/(√ms + ε);  θ ← θ − mom
+ */
 export class FlatRmsProp extends FlatOptimizer {
   readonly type = 'rmsprop';
   constructor(

@@ -19,7 +19,7 @@ import type { GradientPool } from './parallel.ts';
 import { InThreadEngine, WorkerEngine, evaluateOn, type StepEngine } from './engine.ts';
 
 // Older import sites: these moved to step.ts, eval/classify.ts and layout.ts.
-export { computeGradients, makeOptimizer } from './step.ts';
+export { computeGradients } from './step.ts';
 export { evaluate } from '../eval/classify.ts';
 export { assignFlat, flattenParams } from './layout.ts';
 

@@ -1,17 +1,17 @@
-/** SGD with momentum and RMSProp against their formulas in plain doubles; state export/import; schedules. */
+/**
+ * SGD with momentum and RMSProp against their formulas in plain doubles, the flat rules (what convlab runs)
+ * against the tensor references (test/helpers/tensor-optimizers.ts); state export/import; schedules.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../../src/backend.ts';
-import { Sgd } from '../../src/train/sgd.ts';
-import { RmsProp } from '../../src/train/rmsprop.ts';
-import { Adam } from '../../src/train/adam.ts';
-import { scheduledRate, type Optimizer } from '../../src/train/optimizer.ts';
-import { FlatAdam, SimdAdam, makeFlatOptimizer, type FlatOptimizer, type ParamSlice } from '../../src/train/flat.ts';
-import { makeOptimizer } from '../../src/train/loop.ts';
+import { scheduledRate } from '../../src/train/optimizer.ts';
+import { FlatAdam, FlatRmsProp, FlatSgd, SimdAdam, makeFlatOptimizer, type FlatOptimizer, type ParamSlice } from '../../src/train/flat.ts';
 import type { OptimizerConfig } from '../../src/model/config.ts';
 
 import { adamReference, gradients, start } from '../helpers/optimizer-reference.ts';
+import { Adam, RmsProp, Sgd, makeTensorOptimizer as makeOptimizer, type Optimizer } from '../helpers/tensor-optimizers.ts';
 
 function sgdReference(lr: number, mu: number, nesterov: boolean): number[] {
   const theta = [...start];
@@ -74,6 +74,26 @@ for (const backend of ['cpu', 'wasm'] as const) {
     }
   });
 }
+
+test('the flat SGD (plain, momentum, Nesterov) and RMSProp (with and without momentum), which convlab runs, match their formulas', () => {
+  const layout: ParamSlice[] = [{ name: 'w', shape: [3], offset: 0, size: 3 }];
+  const flatRun = (opt: FlatOptimizer, lr: number) => {
+    const theta = Float32Array.from(start);
+    for (const g of gradients) opt.apply(theta, Float32Array.from(g), lr);
+    assert.equal(opt.step, gradients.length);
+    return Array.from(theta);
+  };
+  for (const [mu, nesterov] of [
+    [0, false],
+    [0.9, false],
+    [0.9, true],
+  ] as const) {
+    close(flatRun(new FlatSgd(layout, { momentum: mu, nesterov }), 0.1), sgdReference(0.1, mu, nesterov), `flat sgd μ=${mu}${nesterov ? ' nesterov' : ''}`);
+  }
+  for (const mu of [0, 0.5]) {
+    close(flatRun(new FlatRmsProp(layout, { rho: 0.9, momentum: mu, epsilon: 1e-7 }), 0.01), rmsReference(0.01, 0.9, mu, 1e-7), `flat rmsprop μ=${mu}`);
+  }
+});
 
 test('an optimizer continued from its exported state makes exactly the updates of one that never stopped', async () => {
   await useBackend('wasm');

@@ -3,10 +3,10 @@
  *
  * With plain SGD (no momentum) an update is −lr·g, so the weights after a step show the gradient's scale
  * directly (Adam divides most of it away). The reference is training in this thread on the same backend,
- * with the tensor SGD (sgd.ts), on the whole batch. Workers compute each slice's mean-loss gradient and
+ * on the whole batch (the same flat SGD, flat.ts). Workers compute each slice's mean-loss gradient and
  * weight it by the slice's share of the batch; summing them instead would double (N = 2) the update, and
- * weighting a short slice like a long one shifts it by tens of percent. Float rounding (summing in another
- * order, doubles vs float32 in the update) stays near 1e-7 of the update, so the bound is 1e-5.
+ * weighting a short slice like a long one shifts it by tens of percent. Float rounding (gradients of slices,
+ * summed in another order) stays near 1e-7 of the update, so the bound is 1e-5.
  *
  * Batch sizes: 12 splits evenly over 1, 2 and 3 workers; 7 does not (slices 4+3 and 2+3+2); 2 over 3 workers
  * leaves one worker an empty slice.

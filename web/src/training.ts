@@ -1,6 +1,7 @@
 /**
  * Training in the page, one step at a time so the page stays responsive and can pause: the library's
- * step (src/train/step.ts: the same gradients and Adam as `convlab train` in one thread), batches
+ * step (src/train/step.ts: the same gradients and the same Adam update, src/train/flat.ts, as
+ * `convlab train` runs in one thread and on its workers), batches
  * (src/data/batches.ts) and evaluation (src/eval/classify.ts). Progress goes out through `hooks`; this
  * module draws nothing.
  */
@@ -10,8 +11,7 @@ import { Rng } from '../../src/data/rng.ts';
 import { defaults, type NetworkConfig } from '../../src/model/config.ts';
 import { disposeParams } from '../../src/model/cnn.ts';
 import { evaluate } from '../../src/eval/classify.ts';
-import type { Optimizer } from '../../src/train/optimizer.ts';
-import { makeOptimizer, stepInThread } from '../../src/train/step.ts';
+import { InThreadStep } from '../../src/train/step.ts';
 import { freshNetwork, type Network } from './network.ts';
 
 export interface TrainSettings {
@@ -41,8 +41,8 @@ export interface TrainerHooks {
 export class BrowserTrainer {
   readonly network: Network;
   step = 0;
-  /** Adam with the library's defaults (β1, β2, ε), at the page's learning rate. */
-  private readonly optimizer: Optimizer;
+  /** The library's step, with Adam at its defaults (β1, β2, ε) and the page's learning rate. */
+  private readonly inThread: InThreadStep;
   private readonly sampler: BatchSampler;
   private running = false;
   private loop: Promise<void> = Promise.resolve();
@@ -55,7 +55,8 @@ export class BrowserTrainer {
     private readonly hooks: TrainerHooks,
   ) {
     this.network = freshNetwork(net, settings.seed);
-    this.optimizer = makeOptimizer({ ...defaults.optimizer.adam, learningRate: settings.learningRate, schedule: { type: 'constant' } });
+    const adam = { ...defaults.optimizer.adam, learningRate: settings.learningRate, schedule: { type: 'constant' } } as const;
+    this.inThread = new InThreadStep(net, this.network.params, adam);
     this.sampler = new BatchSampler(data.train, settings.batchSize, new Rng(settings.seed + 1));
   }
 
@@ -80,7 +81,6 @@ export class BrowserTrainer {
     await this.pause();
     if (this.disposed) return;
     this.disposed = true;
-    this.optimizer.dispose();
     disposeParams(this.network.params);
   }
 
@@ -103,12 +103,11 @@ export class BrowserTrainer {
   }
 
   private async trainStep(): Promise<void> {
-    const { net, params } = this.network;
     const { batchSize, learningRate } = this.settings;
     const t0 = performance.now();
 
     // --- forward, backward, update
-    const { loss, correct } = await stepInThread(net, params, this.optimizer, this.sampler.next(), learningRate);
+    const { loss, correct } = await this.inThread.step(this.sampler.next(), learningRate);
     if (!Number.isFinite(loss)) {
       throw new Error(`step ${this.step + 1}: the loss is ${loss}; training diverged — reset and pick a smaller learning rate`);
     }
