@@ -65,7 +65,10 @@ describe('removeLines', () => {
     );
     assert.equal(removeLines(table, 8), 0);
     // a "7" in MNIST's 28x28 whose thin bar spans 23 of the 28 columns, but not from edge to edge
-    const seven = binarize(gray(28, 28, (x, y) => ((y === 6 && x >= 2 && x < 25) || (Math.abs(x - (24 - (y - 7) / 2)) < 1 && y >= 7 && y < 24) ? 1 : 0)), 0.5);
+    const seven = binarize(
+      gray(28, 28, (x, y) => ((y === 6 && x >= 2 && x < 25) || (Math.abs(x - (24 - (y - 7) / 2)) < 1 && y >= 7 && y < 24) ? 1 : 0)),
+      0.5,
+    );
     assert.equal(removeLines(seven, 3), 0);
   });
 });
