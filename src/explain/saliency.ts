@@ -72,6 +72,41 @@ export function gradientTimesInput(net: NetworkConfig, params: Params, pixels: F
 }
 
 /**
+ * Gradient × input for many images (NHWC, concatenated), each for its own class, in batches of `batch`:
+ * one backward pass per batch instead of one per image. The images do not interact in the forward pass
+ * (no batch statistics; dropout is off outside training), so ∂(Σ_j score_j)/∂x_i = ∂score_i/∂x_i and each
+ * map equals `gradientTimesInput` of its image alone. Returns one [height*width] map per image.
+ */
+export function gradientTimesInputBatch(net: NetworkConfig, params: Params, images: Float32Array, classes: ArrayLike<number>, batch = 64): Float32Array[] {
+  const { height, width, channels } = net.input;
+  const size = height * width * channels;
+  const count = classes.length;
+  if (images.length !== count * size) throw new RangeError(`expected ${count} images of ${size} values, got ${images.length} values`);
+  for (let i = 0; i < count; i++) checkClass(net, classes[i]);
+  const k = net.dense[net.dense.length - 1].units;
+  const out: Float32Array[] = [];
+  for (let start = 0; start < count; start += batch) {
+    const n = Math.min(batch, count - start);
+    const maps = tf.tidy(() => {
+      const x = tf.tensor4d(images.subarray(start * size, (start + n) * size), [n, height, width, channels]);
+      const pick = tf.oneHot(
+        tf.tensor1d(
+          Array.from({ length: n }, (_, j) => classes[start + j]),
+          'int32',
+        ),
+        k,
+      ); // [n,k]
+      const g = tf.grad((xx) => tf.sum(tf.mul(forward(net, params, xx as tf.Tensor4D), pick)))(x); // Σ_j score_j
+      return tf.sum(tf.mul(g, x), 3); // [n,h,w]: summed over colour channels
+    });
+    const values = maps.dataSync() as Float32Array; // outside tidy: see TFJS-NOTES "Traps"
+    maps.dispose();
+    for (let j = 0; j < n; j++) out.push(values.slice(j * height * width, (j + 1) * height * width));
+  }
+  return out;
+}
+
+/**
  * The network after its last conv block: flatten → dense layers → logits, as a network of its own whose
  * input is the block's output. `forward` with no conv blocks is exactly that (same parameter names).
  */

@@ -328,7 +328,10 @@ nav a { margin-right: 14px; white-space: nowrap; }
 .confusion-links td, .confusion-links th { text-align: center; padding: 4px 8px; min-width: 28px; font-variant-numeric: tabular-nums; }
 .confusion-links td.diag { color: #5f6368; } .confusion-links td.zero { color: #c8c8c8; }
 .confusion-links a { color: #1a1a1a; font-weight: 600; }
-.error-cell { margin-top: 18px; } .error-cell h3 { font-size: 15px; } .error-cell img { max-width: 100%; height: auto; }
+.error-cell { margin-top: 18px; } .error-cell h3 { font-size: 15px; }
+.mistakes { display: flex; flex-wrap: wrap; gap: 14px 18px; }
+.mistakes img { image-rendering: pixelated; border: 2px solid #c62828; max-width: 100%; height: auto; }
+.mistakes figcaption { text-align: center; font-variant-numeric: tabular-nums; }
 .error-cell:target { outline: 3px solid #c62828; outline-offset: 6px; border-radius: 4px; }
 `;
 

@@ -92,7 +92,8 @@ export async function visualize(options: VisualizeOptions): Promise<VisualizeRes
     const chosen = await chooseImages(options.images ?? [...DEFAULT_IMAGES], test, net);
 
     // --- run the test set (as far as needed) and the chosen images through the network
-    const scan = scanTestSet(net, params, test, options.samples ?? 16, options.errors ?? 16, run.confusion === undefined);
+    // the whole test set: the confusion matrix (if metrics.json has none) and the explanations need every prediction
+    const scan = scanTestSet(net, params, test, options.samples ?? 16, options.errors ?? 16, true);
     const confusion = run.confusion ?? scan.confusion!;
     const activations = convActivations(
       net,
@@ -128,7 +129,8 @@ export async function visualize(options: VisualizeOptions): Promise<VisualizeRes
     await add('errors.png', 'errors', drawErrors(scan.errors, shape, scan.scanned, scan.found));
     const total = confusion.flat().reduce((a, b) => a + b, 0);
     await add('confusion.png', 'confusion', drawConfusion(confusion, `test set, ${formatCount(total)} images`));
-    const explained = await explainFigures(net, params, test, options.modelDir, 'classNames' in data ? (data.classNames as string[] | undefined) : undefined);
+    const classNames = 'classNames' in data ? (data.classNames as string[] | undefined) : undefined;
+    const explained = await explainFigures(net, params, test, options.modelDir, { classNames, predicted: scan.predictions });
     for (const f of explained.figures) await add(f.file, f.kind, f.canvas);
 
     // --- write
@@ -282,6 +284,7 @@ interface Scan {
   found: number;
   /** Present when the whole test set was classified. */
   confusion?: number[][];
+  predictions?: Uint8Array;
 }
 
 /**
@@ -317,7 +320,10 @@ function scanTestSet(net: NetworkConfig, params: Params, test: LabeledImages, sa
     scan.scanned += n;
     if (enough()) break; // before the next batch is classified
   }
-  if (full) scan.confusion = evaluatePredictions(predictions, test.labels, classCount(net)).confusion;
+  if (full) {
+    scan.confusion = evaluatePredictions(predictions, test.labels, classCount(net)).confusion;
+    scan.predictions = predictions;
+  }
   return scan;
 }
 

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LabeledImages } from '../data/idx.ts';
 import { forward, type Params } from '../model/cnn.ts';
 import { classCount, type NetworkConfig } from '../model/config.ts';
-import { gradientTimesInput } from '../explain/saliency.ts';
+import { gradientTimesInputBatch } from '../explain/saliency.ts';
 import { EMBEDDING_DEFAULTS } from '../explain/embedding.ts';
 import { diverging, raster, symmetricScale } from './color.ts';
 import { createFigure, drawHeader, encodePng, frame, putPixels, style, text } from './draw.ts';
@@ -45,10 +45,44 @@ function predictAll(net: NetworkConfig, params: Params, test: LabeledImages): Ui
   return out;
 }
 
-function explain(net: NetworkConfig, params: Params, test: LabeledImages, index: number, predicted: number): Explained {
+/**
+ * Each image with its gradient × input saliency for its predicted class, computed in batches (one backward
+ * pass per 64 images, src/explain/saliency.ts), keyed by test index.
+ */
+function explainAll(net: NetworkConfig, params: Params, test: LabeledImages, indices: number[], predicted: Uint8Array): Map<number, Explained> {
   const size = test.height * test.width * test.channels;
-  const pixels = test.images.slice(index * size, (index + 1) * size);
-  return { index, label: test.labels[index], predicted, pixels, map: gradientTimesInput(net, params, pixels, predicted).values };
+  const unique = [...new Set(indices)];
+  const images = new Float32Array(unique.length * size);
+  unique.forEach((i, j) => images.set(test.images.subarray(i * size, (i + 1) * size), j * size));
+  const maps = gradientTimesInputBatch(
+    net,
+    params,
+    images,
+    unique.map((i) => predicted[i]),
+  );
+  return new Map(
+    unique.map((index, j) => [
+      index,
+      { index, label: test.labels[index], predicted: predicted[index], pixels: images.slice(j * size, (j + 1) * size), map: maps[j] },
+    ]),
+  );
+}
+
+/** An image and its saliency for the predicted class, one pixel per pixel, a white column between: [2w+1, h]. */
+function pairCanvas(e: Explained, shape: ImageShape): Canvas {
+  const { width: w, height: h } = shape;
+  const { canvas, ctx } = createFigure(2 * w + 1, h);
+  putPixels(ctx, imageRgba(e.pixels, shape, 1), 0, 0, w, h);
+  const scale = symmetricScale(e.map);
+  putPixels(
+    ctx,
+    raster(e.map, w, h, 1, (v) => diverging(v, scale)),
+    w + 1,
+    0,
+    w,
+    h,
+  );
+  return canvas;
 }
 
 /** Pairs (image, saliency) in a grid; mistakes framed and captioned in red. */
@@ -95,6 +129,13 @@ export interface ExplainFigures {
   errorsHtml: string;
 }
 
+export interface ExplainOptions {
+  classNames?: string[];
+  log?: (line: string) => void;
+  /** The predicted class of every test image, if the caller has classified the test set already. */
+  predicted?: Uint8Array;
+}
+
 /**
  * Everything this module adds to `convlab visualize`: saliency.png, embedding.png (fitting the map, or
  * reading it from `modelDir`'s cache) and the HTML of the linked confusion matrix.
@@ -104,18 +145,20 @@ export async function explainFigures(
   params: Params,
   test: LabeledImages,
   modelDir: string,
-  classNames?: string[],
-  log?: (line: string) => void,
+  options: ExplainOptions = {},
 ): Promise<ExplainFigures> {
+  const { classNames, log } = options;
   const shape: ImageShape = { height: test.height, width: test.width, channels: test.channels };
-  const predicted = predictAll(net, params, test);
+  const predicted = options.predicted ?? predictAll(net, params, test);
   const mistakes: number[] = [];
   for (let i = 0; i < test.count; i++) if (predicted[i] !== test.labels[i]) mistakes.push(i);
   const first = Array.from({ length: Math.min(12, test.count) }, (_, i) => i);
   const chosen = [...first, ...mistakes.filter((i) => i >= first.length).slice(0, 12)];
-  const items = chosen.map((i) => explain(net, params, test, i, predicted[i]));
+  // every image shown anywhere (saliency.png, and up to 8 per confusion cell), explained in one go
+  const cells = mistakeCells(test.labels, predicted, test.count);
+  const explained = explainAll(net, params, test, [...chosen, ...[...cells.values()].flatMap((c) => c.slice(0, CELL_IMAGES))], predicted);
   const saliency = drawSaliency(
-    items,
+    chosen.map((i) => explained.get(i)!),
     shape,
     'Which pixels drove the answer: gradient × input for the predicted class',
     `Each test image, then its saliency: red pushed the score of the predicted class up, blue down. First ${first.length} test images, then mistakes (red).`,
@@ -128,33 +171,38 @@ export async function explainFigures(
   }
   return {
     figures,
-    errorsHtml: await errorsByCell(net, params, test, predicted, shape, classNames),
+    errorsHtml: await errorsByCell(classCount(net), test.labels, predicted, cells, explained, shape, classNames),
   };
+}
+
+/** Images shown per confusion cell in the report. */
+const CELL_IMAGES = 8;
+
+/** The test indices of each mistake, by cell `${true}-${predicted}`, in test-set order. */
+function mistakeCells(labels: ArrayLike<number>, predicted: Uint8Array, count: number): Map<string, number[]> {
+  const cells = new Map<string, number[]>();
+  for (let i = 0; i < count; i++) {
+    if (labels[i] === predicted[i]) continue;
+    const key = `${labels[i]}-${predicted[i]}`;
+    if (!cells.has(key)) cells.set(key, []);
+    cells.get(key)!.push(i);
+  }
+  return cells;
 }
 
 /** The confusion matrix as a table of links, and per mistake cell its first images with saliency. */
 async function errorsByCell(
-  net: NetworkConfig,
-  params: Params,
-  test: LabeledImages,
+  k: number,
+  labels: ArrayLike<number>,
   predicted: Uint8Array,
+  cells: Map<string, number[]>,
+  explained: Map<number, Explained>,
   shape: ImageShape,
   classNames?: string[],
 ): Promise<string> {
-  const k = classCount(net);
   const name = (c: number) => escapeHtml(classNames?.[c] ?? String(c));
-  const cells = new Map<string, number[]>();
   const confusion = Array.from({ length: k }, () => new Array<number>(k).fill(0));
-  for (let i = 0; i < test.count; i++) {
-    const t = test.labels[i],
-      p = predicted[i];
-    confusion[t][p] += 1;
-    if (t !== p) {
-      const key = `${t}-${p}`;
-      if (!cells.has(key)) cells.set(key, []);
-      cells.get(key)!.push(i);
-    }
-  }
+  for (let i = 0; i < predicted.length; i++) confusion[labels[i]][predicted[i]] += 1;
   const max = Math.max(1, ...confusion.flatMap((row, i) => row.filter((_, j) => j !== i)));
   const head = `<tr><th>true \\ predicted</th>${Array.from({ length: k }, (_, j) => `<th>${name(j)}</th>`).join('')}</tr>`;
   const body = confusion
@@ -168,21 +216,21 @@ async function errorsByCell(
       return `<tr><th>${name(i)}</th>${tds.join('')}</tr>`;
     })
     .join('\n');
+  // each mistake an image and its saliency side by side at one pixel per pixel, shown 3× by the browser
+  // (pixelated: the same look as a figure drawn at 3×, a tenth of the bytes); the words are HTML
+  const { width: w, height: h } = shape;
   const sections: string[] = [];
   for (const [key, indices] of [...cells].sort((a, b) => b[1].length - a[1].length)) {
     const [t, p] = key.split('-').map(Number);
-    const shown = indices.slice(0, 8).map((i) => explain(net, params, test, i, p));
-    const png = await encodePng(
-      drawSaliency(
-        shown,
-        shape,
-        `${indices.length} × ${classNames?.[t] ?? t} taken for ${classNames?.[p] ?? p}`,
-        'Each image, then gradient × input for the wrong answer: red is what pushed the network to it.',
-        4,
-      ),
-    );
+    const figures: string[] = [];
+    for (const e of indices.slice(0, CELL_IMAGES).map((i) => explained.get(i)!)) {
+      const png = await encodePng(pairCanvas(e, shape));
+      figures.push(
+        `<figure><img src="data:image/png;base64,${png.toString('base64')}" width="${(2 * w + 1) * SCALE}" height="${h * SCALE}" alt="test image ${e.index}, a ${name(t)} taken for ${name(p)}, and its saliency for ${name(p)}"><figcaption>#${e.index}</figcaption></figure>`,
+      );
+    }
     sections.push(
-      `<div class="error-cell" id="errors-${t}-${p}"><h3>${indices.length} test image${indices.length === 1 ? '' : 's'} of ${name(t)} taken for ${name(p)}${indices.length > 8 ? ' (the first 8)' : ''} <a href="#confusion-links">↑ back to the matrix</a></h3><img src="data:image/png;base64,${png.toString('base64')}" alt="the ${name(t)} → ${name(p)} mistakes with their saliency"></div>`,
+      `<div class="error-cell" id="errors-${t}-${p}" data-count="${indices.length}"><h3>${indices.length} test image${indices.length === 1 ? '' : 's'} of ${name(t)} taken for ${name(p)}${indices.length > CELL_IMAGES ? ` (the first ${CELL_IMAGES})` : ''} <a href="#confusion-links">↑ back to the matrix</a></h3><div class="mistakes">${figures.join('')}</div></div>`,
     );
   }
   return `<section id="confusion-links">
@@ -193,7 +241,8 @@ ${body}</table></div>
 is a link to those test images further down this page. Beside each image is its <b>saliency</b> for the wrong
 answer: the pixels whose ink most raised the network's score for it (red) or lowered it (blue). A mistake
 whose red lies on a stroke that really is ambiguous is an honest one; red on a smudge or on an empty patch
-shows the network relying on something a person would ignore.</p></div></div>
+shows the network relying on something a person would ignore. Under each pair: the image's index in the test
+set.</p></div></div>
 ${sections.join('\n')}
 </section>`;
 }

@@ -6,14 +6,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
-import { fixtureModelDir } from '../helpers/fixture-model.ts';
-import { buildServer } from '../../src/serve/server.ts';
-import { ensureWebBuild } from '../../src/serve/web-build.ts';
-import { browserSkip as skip, launchBrowser } from '../helpers/browser.ts';
+import { browserSkip as skip, launchBrowser, SEVEN, servePage, stroke } from '../helpers/browser.ts';
 
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
@@ -23,10 +19,7 @@ let url: string;
 
 before(async () => {
   if (skip) return;
-  const [web, modelDir] = await Promise.all([ensureWebBuild(), fixtureModelDir()]);
-  app = await buildServer({ modelDir, webDir: web.dir });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
+  ({ app, url } = await servePage());
   browser = await launchBrowser();
 });
 
@@ -54,26 +47,9 @@ async function open(
   return { page, errors };
 }
 
-/** Drags the mouse through `points`, given as fractions of the drawing pad. */
-async function stroke(page: Page, points: [number, number][]): Promise<void> {
-  await page.locator('#pad').scrollIntoViewIfNeeded(); // mouse coordinates are the viewport's
-  const box = (await page.locator('#pad').boundingBox())!;
-  const at = ([x, y]: [number, number]) => [box.x + x * box.width, box.y + y * box.height] as const;
-  await page.mouse.move(...at(points[0]));
-  await page.mouse.down();
-  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 6 });
-  await page.mouse.up();
-}
-
 const ONE: [number, number][] = [
   [0.5, 0.15],
   [0.5, 0.85],
-];
-const SEVEN: [number, number][] = [
-  [0.25, 0.2],
-  [0.75, 0.2],
-  [0.62, 0.45],
-  [0.45, 0.85],
 ];
 
 /** The same stroke with a finger: raw touch events through the DevTools protocol. */

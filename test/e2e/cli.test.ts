@@ -1,7 +1,7 @@
 /** The `convlab` command as a user runs it: real child processes, real files. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,10 +146,10 @@ test('bad input: one clear line and a non-zero exit', async () => {
   assertOneLineError(convlab('train', '--backend', 'gpu'), /--backend.*gpu.*wasm, cpu, tensorflow/);
   assertOneLineError(convlab('train', '--iterations', '5', '--epochs', '1'), /cannot be used with/);
   assertOneLineError(convlab('train', '--iterations', '1', '--backend', 'tensorflow', '--out', join(dir, 'tf')), /@tensorflow\/tfjs-node/);
+  // A copy of the trained model with its weights.bin cut short (copied, not trained again: a run costs seconds).
   const broken = join(dir, 'broken');
   await rm(broken, { recursive: true, force: true });
-  const copy = convlab('train', '--iterations', '1', '--out', broken);
-  assert.equal(copy.code, 0, copy.stderr);
+  await cp(model, broken, { recursive: true });
   const weights = join(broken, 'weights.bin');
   await writeFile(weights, (await readFile(weights)).subarray(0, 1000));
   assertOneLineError(convlab('evaluate', '--model', broken), /weights\.bin.*expected [\d,]+ bytes/);

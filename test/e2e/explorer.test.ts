@@ -7,28 +7,19 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import * as tf from '@tensorflow/tfjs';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { fixtureModelDir } from '../helpers/fixture-model.ts';
+import type { Browser, Page } from 'playwright-core';
+import { browserSkip as skip, launchBrowser, SEVEN, servePage, stroke } from '../helpers/browser.ts';
 import { renderOnPaper } from '../helpers/digits.ts';
-import { buildServer } from '../../src/serve/server.ts';
-import { ensureWebBuild } from '../../src/serve/web-build.ts';
 import { loadMnist } from '../../src/data/mnist.ts';
 import { loadParams } from '../../src/model/load.ts';
 import { disposeParams, predictProbabilities } from '../../src/model/cnn.ts';
 import { decodeImage, toMnist } from '../../src/predict/preprocess.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
-const missing = `no browser at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
-if (!existsSync(CHROMIUM) && process.env.CI === 'true') throw new Error(`CI=true: ${missing}`);
-const skip = existsSync(CHROMIUM) ? false : missing;
-if (skip) console.log(`# explorer.test.ts skipped: ${skip}`);
 
 let app: FastifyInstance;
 let browser: Browser;
@@ -37,12 +28,8 @@ let modelDir: string;
 
 before(async () => {
   if (skip) return;
-  const [web, dir] = await Promise.all([ensureWebBuild(), fixtureModelDir()]);
-  modelDir = dir;
-  app = await buildServer({ modelDir, webDir: web.dir });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  ({ app, url, modelDir } = await servePage());
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -66,22 +53,6 @@ async function open(device: Parameters<Browser['newPage']>[0] = { viewport: { wi
   );
   return { page, errors };
 }
-
-async function stroke(page: Page, points: [number, number][]): Promise<void> {
-  await page.locator('#pad').scrollIntoViewIfNeeded();
-  const box = (await page.locator('#pad').boundingBox())!;
-  const at = ([x, y]: [number, number]) => [box.x + x * box.width, box.y + y * box.height] as const;
-  await page.mouse.move(...at(points[0]));
-  await page.mouse.down();
-  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 6 });
-  await page.mouse.up();
-}
-const SEVEN: [number, number][] = [
-  [0.25, 0.2],
-  [0.75, 0.2],
-  [0.62, 0.45],
-  [0.45, 0.85],
-];
 
 const attr = (page: Page, selector: string, name: string) => page.locator(selector).getAttribute(name);
 
@@ -380,6 +351,69 @@ test('keyboard only: every control is reachable with Tab, named, and shows its f
   await page.locator('#cell-row').press('Enter');
   await page.locator('#cell-row').dispatchEvent('change');
   await page.waitForFunction(() => document.getElementById('cell-view')?.dataset.value !== '');
+
+  // the feature maps: one Tab stop per conv layer (roving tabindex); arrows move a cell, crossing into the
+  // next map at a map's edge; PageDown/End jump; Enter and Space explain the cell under the cursor
+  assert.deepEqual(
+    ids.filter((id) => /^conv\d+-map-\d+$/.test(id)),
+    ['conv1-map-1', 'conv2-map-1'],
+  );
+  const cursorAt = () => attr(page, '.stage-conv >> nth=0 >> .tiles', 'data-cell');
+  const focused = () => page.evaluate(() => ({ id: document.activeElement?.id, label: document.activeElement?.getAttribute('aria-label') ?? '' }));
+  const explained = async (map: number, row: number, col: number) => {
+    await page.waitForFunction(
+      ([m, r, c]) =>
+        (document.getElementById('cell-map') as HTMLInputElement).value === String(m) &&
+        (document.getElementById('cell-row') as HTMLInputElement).value === String(r) &&
+        (document.getElementById('cell-col') as HTMLInputElement).value === String(c) &&
+        (document.getElementById('cell-block') as HTMLSelectElement).value === '0',
+      [map, row, col],
+    );
+    assert.match((await page.locator('#cell-check').textContent()) ?? '', /✓ the same/);
+  };
+  await page.locator('#conv1-map-1').focus();
+  for (const key of ['ArrowRight', 'ArrowRight', 'ArrowDown']) await page.keyboard.press(key);
+  assert.equal(await cursorAt(), '0,1,2');
+  for (let k = 0; k < 12; k++) await page.keyboard.press('ArrowRight'); // column 14 is past the edge of a 14-wide map
+  assert.equal(await cursorAt(), '1,1,0');
+  let f = await focused();
+  assert.equal(f.id, 'conv1-map-2', 'the focus moved with the cursor into the next map');
+  assert.match(f.label, /^conv1 map 2 of 16, row 1, column 0: value -?\d+\.\d{3}\. Arrow keys/);
+  assert.equal(await page.locator('#layers .visually-hidden').textContent(), f.label.replace(/\. Arrow keys.*$/, ''), 'the move was announced');
+  const tabIndexes = await page.locator('.stage-conv >> nth=0 >> canvas.tile').evaluateAll((cs) => cs.map((c) => (c as HTMLElement).tabIndex));
+  assert.deepEqual(
+    tabIndexes.map((t, i) => (t === 0 ? i : -1)).filter((i) => i >= 0),
+    [1],
+    'exactly one map of the layer is in the Tab order',
+  );
+  // the cursor is visible over the cell, and so is the focus ring
+  const geometry = await page.evaluate(() => {
+    const cursor = document.querySelector('.stage-conv .cell-cursor') as HTMLElement;
+    const tile = document.activeElement as HTMLElement;
+    return {
+      display: getComputedStyle(cursor).display,
+      cursor: cursor.getBoundingClientRect().toJSON(),
+      tile: tile.getBoundingClientRect().toJSON(),
+      outline: getComputedStyle(tile).outlineStyle,
+    };
+  });
+  assert.equal(geometry.display, 'block');
+  assert.notEqual(geometry.outline, 'none');
+  const cellSide = geometry.tile.width / 14;
+  assert.ok(
+    Math.abs(geometry.cursor.x - geometry.tile.x) < 1 && Math.abs(geometry.cursor.y - (geometry.tile.y + cellSide)) < 1,
+    'the cursor sits on row 1, column 0',
+  );
+  await page.keyboard.press('Enter');
+  await explained(2, 1, 0);
+  await page.keyboard.press('PageDown');
+  await page.keyboard.press('End');
+  f = await focused();
+  assert.equal(f.id, 'conv1-map-3');
+  await page.keyboard.press(' ');
+  await explained(3, 1, 13);
+  await mkdir(artifacts, { recursive: true });
+  await page.locator('.inside-card').screenshot({ path: `${artifacts}explorer-keyboard.png` });
   console.log(`# keyboard walk: ${seen.length} stops`);
   assert.deepEqual(errors, []);
   await page.close();

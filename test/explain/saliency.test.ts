@@ -11,7 +11,16 @@ import { useBackend } from '../../src/backend.ts';
 import { Rng } from '../../src/data/batches.ts';
 import { presets, type NetworkConfig } from '../../src/model/config.ts';
 import { disposeParams, initParams, type Params } from '../../src/model/cnn.ts';
-import { classScore, gradCam, gradCamWeights, gradientTimesInput, headNetwork, inputGradient, upsampleBilinear } from '../../src/explain/saliency.ts';
+import {
+  classScore,
+  gradCam,
+  gradCamWeights,
+  gradientTimesInput,
+  gradientTimesInputBatch,
+  headNetwork,
+  inputGradient,
+  upsampleBilinear,
+} from '../../src/explain/saliency.ts';
 
 const lesson: NetworkConfig = presets.seed.network;
 const smooth: NetworkConfig = {
@@ -163,4 +172,28 @@ test('wasm computes the same saliency as cpu', async () => {
   assert.ok(maxDiff(cpuGi, wasmGi) <= 1e-4 * peak(cpuGi) + 1e-6, `gradient × input differs by ${maxDiff(cpuGi, wasmGi)}`);
   assert.ok(maxDiff(cpuCam, wasmCam) <= 1e-4 * peak(cpuCam) + 1e-6, `Grad-CAM differs by ${maxDiff(cpuCam, wasmCam)}`);
   disposeParams(q);
+});
+
+test('gradient × input over a batch, each image for its own class, equals one image at a time (wasm and cpu)', async () => {
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await useBackend(backend);
+    const p = params(lesson, 4);
+    const count = 5;
+    const images = new Float32Array(count * 784);
+    for (let i = 0; i < count; i++) images.set(image(lesson, 10 + i), i * 784);
+    const classes = [3, 3, 0, 9, 7];
+    const before = tf.memory().numTensors;
+    const maps = gradientTimesInputBatch(lesson, p, images, classes, 2); // batches of 2, 2 and 1
+    assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+    assert.equal(maps.length, count);
+    for (let i = 0; i < count; i++) {
+      const one = gradientTimesInput(lesson, p, images.subarray(i * 784, (i + 1) * 784), classes[i]).values;
+      const scale = Math.max(...one.map(Math.abs));
+      assert.ok(scale > 1e-3);
+      const worst = Math.max(...maps[i].map((v, j) => Math.abs(v - one[j])));
+      assert.ok(worst <= 1e-5 * scale, `${backend}, image ${i}: batched and single differ by ${worst} (scale ${scale})`);
+    }
+    assert.throws(() => gradientTimesInputBatch(lesson, p, images, [1, 2]), /expected 2 images/);
+    disposeParams(p);
+  }
 });

@@ -46,6 +46,7 @@ test('/api/model links the ONNX file; it downloads as an attachment and predicts
   assert.equal(info.files.onnx, '/api/model.onnx');
 
   const served = (await app.inject({ method: 'POST', url: '/api/predict', payload: { pixels } })).json() as { probabilities: number[] };
+  const downloads: Record<string, Buffer> = {};
   for (const [layout, query, name] of [
     ['nchw', '', 'model.onnx'],
     ['nhwc', '?layout=nhwc', 'model-nhwc.onnx'],
@@ -54,13 +55,17 @@ test('/api/model links the ONNX file; it downloads as an attachment and predicts
     assert.equal(r.statusCode, 200);
     assert.equal(r.headers['content-type'], 'application/octet-stream');
     assert.equal(r.headers['content-disposition'], `attachment; filename="${name}"`);
+    downloads[layout] = Buffer.from(r.rawPayload);
     const s = await session(r.rawPayload);
     const got = await ortProbabilities(s, Float32Array.from(pixels), 1, net.input, layout);
     served.probabilities.forEach((p, j) => assert.ok(Math.abs(got.probabilities[j] - p) <= 1e-5, `${layout}: class ${j}: ${got.probabilities[j]} vs ${p}`));
     await s.release();
   }
+  // The route keeps each file after the first request: a later download, after the other layout was made,
+  // is byte for byte the first one (not a buffer the next export overwrote), and the layouts differ.
   const again = await app.inject({ method: 'GET', url: '/api/model.onnx' });
-  assert.equal(again.rawPayload.byteLength, (await app.inject({ method: 'GET', url: '/api/model.onnx' })).rawPayload.byteLength);
+  assert.ok(again.rawPayload.equals(downloads.nchw), 'the second download of model.onnx differs from the first');
+  assert.ok(!downloads.nchw.equals(downloads.nhwc), 'both layouts gave the same file');
 });
 
 test('a bad layout is a 400 with the error body', async () => {

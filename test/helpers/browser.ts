@@ -6,7 +6,12 @@
  * - CI=true: a missing browser is a failure, never a skip (CI installs Chromium, so a skip would hide it).
  */
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type LaunchOptions } from 'playwright-core';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser, type LaunchOptions, type Page } from 'playwright-core';
+import { buildServer } from '../../src/serve/server.ts';
+import { ensureWebBuild } from '../../src/serve/web-build.ts';
+import { fixtureModelDir } from './fixture-model.ts';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
@@ -32,4 +37,34 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<Browse
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
     ...options,
   });
+}
+
+/** The real server on a loopback port with the built page and the fixture model; close `app` when done. */
+export async function servePage(): Promise<{ app: FastifyInstance; url: string; modelDir: string }> {
+  const [web, modelDir] = await Promise.all([ensureWebBuild(), fixtureModelDir()]);
+  const app = await buildServer({ modelDir, webDir: web.dir });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`, modelDir };
+}
+
+/** A point on the drawing pad, as fractions of its width and height. */
+export type PadPoint = [number, number];
+
+/** A "7" as strokes through the pad: the bar, then the downstroke. */
+export const SEVEN: PadPoint[] = [
+  [0.25, 0.2],
+  [0.75, 0.2],
+  [0.62, 0.45],
+  [0.45, 0.85],
+];
+
+/** Drags the mouse through `points` on the page's drawing pad (#pad). */
+export async function stroke(page: Page, points: PadPoint[]): Promise<void> {
+  await page.locator('#pad').scrollIntoViewIfNeeded(); // mouse coordinates are the viewport's
+  const box = (await page.locator('#pad').boundingBox())!;
+  const at = ([x, y]: PadPoint) => [box.x + x * box.width, box.y + y * box.height] as const;
+  await page.mouse.move(...at(points[0]));
+  await page.mouse.down();
+  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 6 });
+  await page.mouse.up();
 }

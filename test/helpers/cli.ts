@@ -1,6 +1,7 @@
 /** Running `convlab` as a user does: a real child process of bin/convlab.js. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -19,6 +20,48 @@ export function start(...args: string[]): ChildProcess & { output: () => string 
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   return Object.assign(child, { output: () => out });
+}
+
+/**
+ * Starts `convlab serve ARGS...` (with `--port 0` it picks a free port) and resolves with the process and
+ * the URL it printed once it listens; rejects with its output if it exits first, or kills it and rejects
+ * if it takes over `timeoutMs`.
+ */
+export function serve(args: string[], timeoutMs = 60_000): Promise<{ child: ReturnType<typeof start>; url: string }> {
+  const child = start('serve', ...args);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.off('exit', onExit);
+      child.kill('SIGKILL');
+      reject(new Error(`convlab serve did not start in ${timeoutMs / 1000} s:\n${child.output()}`));
+    }, timeoutMs);
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      reject(new Error(`convlab serve exited with ${code} before it listened:\n${child.output()}`));
+    };
+    const onData = () => {
+      const m = /^convlab serving .* at (http:\/\/[^/\s]+\/)/m.exec(child.output());
+      if (!m) return;
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      child.stdout!.off('data', onData);
+      resolve({ child, url: m[1] });
+    };
+    child.stdout!.on('data', onData); // after start()'s own listener, so output() holds this chunk
+    child.once('exit', onExit);
+  });
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for programs that cannot be given port 0). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 export const exited = (child: ChildProcess) =>

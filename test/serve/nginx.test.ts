@@ -12,15 +12,13 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { freePort, serve } from '../helpers/cli.ts';
 import { fixtureModelDir } from '../helpers/fixture-model.ts';
 import { loadMnist } from '../../src/data/mnist.ts';
 import type { Prediction } from '../../src/serve/schema.ts';
 
-const bin = fileURLToPath(new URL('../../bin/convlab.js', import.meta.url));
 const nginx =
   ['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/nginx', '/usr/local/bin/nginx'].find((p) => existsSync(p)) ??
   (spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).stdout.trim() || undefined);
@@ -41,36 +39,11 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts `convlab serve` on `port`; resolves once it listens. */
-function serve(model: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [bin, 'serve', '--model', model, '--port', String(port), '--no-page', '--workers', '1'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** Starts `convlab serve` on a port of its own choosing; resolves with the process and its port once it listens. */
+async function serveOn(model: string): Promise<{ child: ChildProcess; port: number }> {
+  const { child, url } = await serve(['--model', model, '--port', '0', '--no-page', '--workers', '1']);
   children.push(child);
-  let out = '';
-  child.stderr!.on('data', (d) => (out += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`convlab serve did not start in 60 s:\n${out}`)), 60_000);
-    child.stdout!.on('data', (d) => {
-      out += d;
-      if (out.includes('convlab serving ')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`convlab serve exited with ${code}:\n${out}`)));
-  });
+  return { child, port: Number(new URL(url).port) };
 }
 
 function nginxConfig(listen: number, upstreams: number[]): string {
@@ -116,8 +89,8 @@ test('two instances behind nginx: one SIGKILLed mid-run, every request answered 
   const mnist = await loadMnist();
   const digits = Array.from({ length: 8 }, (_, k) => Array.from(mnist.test.images.slice(k * 784, (k + 1) * 784)));
 
-  const [pa, pb, pn] = [await freePort(), await freePort(), await freePort()];
-  const [a, b] = await Promise.all([serve(model, pa), serve(model, pb)]);
+  const [{ child: a, port: pa }, { child: b, port: pb }] = await Promise.all([serveOn(model), serveOn(model)]);
+  const pn = await freePort();
   await mkdir(join(dir, 'tmp'));
   await writeFile(join(dir, 'nginx.conf'), nginxConfig(pn, [pa, pb]));
   const proxy = spawn(nginx, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });

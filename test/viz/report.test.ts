@@ -85,7 +85,7 @@ test('the report opens in headless Chromium with every image loaded and no reque
     });
     await page.goto(url, { waitUntil: 'load' });
     const images = await page.evaluate(() =>
-      Array.from(document.querySelectorAll<HTMLImageElement>('figure img'), (img) => ({
+      Array.from(document.querySelectorAll<HTMLImageElement>('.pair > figure img'), (img) => ({
         alt: img.alt,
         complete: img.complete,
         width: img.naturalWidth,
@@ -97,6 +97,18 @@ test('the report opens in headless Chromium with every image loaded and no reque
       assert.ok(img.complete && img.width > 0, `image ${img.alt} did not load`);
       assert.deepEqual([img.width, img.height], [result.figures[i].width, result.figures[i].height], img.alt);
     });
+    // the mistakes, cell by cell: each pair stored at one pixel per pixel, shown 3x and loaded
+    const pairs = await page.evaluate(() =>
+      Array.from(document.querySelectorAll<HTMLImageElement>('.mistakes img'), (img) => [
+        img.complete,
+        img.naturalWidth,
+        img.naturalHeight,
+        img.width,
+        img.height,
+      ]),
+    );
+    assert.ok(pairs.length > 0, 'the report shows mistakes');
+    for (const p of pairs) assert.deepEqual(p, [true, 57, 28, 171, 84]);
     assert.deepEqual(elsewhere, []);
     assert.equal(await page.locator('#per-class table tbody tr').count(), 10);
     await mkdir(artifacts, { recursive: true });

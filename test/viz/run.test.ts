@@ -10,7 +10,7 @@ import { loadMnist, type MnistSplits } from '../../src/data/mnist.ts';
 import { loadParams } from '../../src/model/load.ts';
 import { disposeParams, predictProbabilities } from '../../src/model/cnn.ts';
 import { ConvlabError } from '../../src/errors.ts';
-import { visualize } from '../../src/viz/run.ts';
+import { visualize, type VisualizeResult } from '../../src/viz/run.ts';
 import { filtersLayout } from '../../src/viz/filters.ts';
 import { featureMapsLayout } from '../../src/viz/feature-maps.ts';
 import { imageGridLayout } from '../../src/viz/images.ts';
@@ -53,9 +53,16 @@ const expected: Record<string, { width: number; height: number }> = {
   'embedding.png': { width: 750, height: 676 },
 };
 
+/** One `visualize` with the defaults into `out`, shared by the two tests that read its files (a run takes seconds). */
+let defaults: Promise<{ result: VisualizeResult; out: string }> | undefined;
+function drawDefaults() {
+  const out = join(dir, 'defaults');
+  defaults ??= visualize({ modelDir: model, outDir: out, data }).then((result) => ({ result, out }));
+  return defaults;
+}
+
 test('writes every figure, each a PNG of the size its layout promises, and report.html', async () => {
-  const out = join(dir, 'all');
-  const result = await visualize({ modelDir: model, outDir: out, data });
+  const { result, out } = await drawDefaults();
   assert.deepEqual(result.skipped, []);
   assert.deepEqual(
     result.figures.map((f) => f.file),
@@ -75,8 +82,7 @@ test('writes every figure, each a PNG of the size its layout promises, and repor
 });
 
 test('the figures follow the model: filter colours match the weights, the darkest confusion cell is on the diagonal, wrong samples are framed red', async () => {
-  const out = join(dir, 'content');
-  await visualize({ modelDir: model, outDir: out, data });
+  const { out } = await drawDefaults();
   const m = await loadParams(model);
   try {
     // conv1: every clearly positive weight is red, every clearly negative one blue.

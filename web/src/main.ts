@@ -47,7 +47,8 @@ async function main(): Promise<void> {
   document.body.dataset.backend = backend;
 
   const [info, served] = await Promise.all([getModelInfo(), loadNetwork('/model/model.json')]);
-  const testAccuracy = typeof info.metrics?.testAccuracy === 'number' ? `${pct(info.metrics.testAccuracy, 2)} on the MNIST test set · ` : '';
+  const dataset = ({ mnist: 'the MNIST', cifar10: 'the CIFAR-10' } as Record<string, string>)[String(info.metrics?.dataset ?? 'mnist').split(':')[0]] ?? 'its';
+  const testAccuracy = typeof info.metrics?.testAccuracy === 'number' ? `${pct(info.metrics.testAccuracy, 2)} on ${dataset} test set · ` : '';
   $('model-badge').textContent = `served model: ${testAccuracy}${info.parameters.toLocaleString('en-US')} parameters`;
   $('onnx-download').setAttribute('href', info.files.onnx);
 
@@ -61,10 +62,10 @@ async function main(): Promise<void> {
   const embeddingView = new EmbeddingView($('embedding'));
   const filters = new FiltersView($('filters'));
   const lossChart = new LineChart($<HTMLCanvasElement>('loss-chart'), { yFormat: (v) => v.toFixed(2) });
-  lossChart.addSeries('train loss', '#fb923c');
+  lossChart.addSeries('train loss', '--series-1');
   const accChart = new LineChart($<HTMLCanvasElement>('acc-chart'), { yMax: 1, yFormat: (v) => pct(v, 0) });
-  accChart.addSeries('batch', '#60a5fa');
-  accChart.addSeries('validation', '#4ade80', true);
+  accChart.addSeries('batch', '--series-2');
+  accChart.addSeries('validation', '--series-3', true);
 
   let active: Network = served;
   let trainer: BrowserTrainer | null = null;
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
   const padCanvas = $<HTMLCanvasElement>('pad');
   const pad = new DrawingPad(padCanvas, () => refresh());
   const rgb = input.channels === 3;
+  const mnistShaped = input.height === 28 && input.width === 28 && input.channels === 1;
   let source: Source = { kind: 'drawing' };
   let updates = 0;
   function refresh(): void {
@@ -167,10 +169,7 @@ async function main(): Promise<void> {
       pad.clear();
     }
   });
-  if (rgb) {
-    padCanvas.hidden = true;
-    $('rgb-note').hidden = false;
-  }
+  if (rgb) pictureOnly(input);
   $('clear').addEventListener('click', () => {
     source = { kind: 'drawing' };
     document.body.dataset.source = 'drawing';
@@ -191,7 +190,15 @@ async function main(): Promise<void> {
     },
   );
   getTestRun()
-    .then((run) => confusionView.show(run))
+    .then((run) => {
+      confusionView.show(run);
+      if (run.classNames) {
+        probabilities.names(run.classNames);
+        saliencyView.names(run.classNames);
+        embeddingView.names(run.classNames);
+        refresh();
+      }
+    })
     .catch((err: Error) => confusionView.fail(`Could not load the test run: ${err.message}`));
   getEmbedding()
     .then((file) => {
@@ -266,7 +273,7 @@ async function main(): Promise<void> {
   function setButtons(): void {
     const exists = trainer !== null;
     const running = trainer?.isRunning ?? false;
-    startButton.disabled = exists;
+    startButton.disabled = exists || !mnistShaped; // in-page training uses MNIST digits
     pauseButton.disabled = !exists;
     pauseButton.textContent = exists && !running ? 'Resume' : 'Pause';
     resetButton.disabled = !exists;
@@ -353,7 +360,29 @@ async function main(): Promise<void> {
   });
 
   setButtons();
+  if (!mnistShaped) {
+    // the server's /api/predict and the page's training both take 28x28 digits (MNIST) only
+    compareBox.disabled = true;
+    compareBox.closest('label')!.title = `the server's /api/predict reads 28×28 digits; this model takes ${input.width}×${input.height}×${input.channels}`;
+    $('train-status').textContent = `Training in the page uses MNIST digits; this model takes ${input.width}×${input.height}×${input.channels} images.`;
+  }
   document.body.dataset.ready = 'true';
+}
+
+/** A colour model (CIFAR-10): no drawing pad, pictures only; the texts say so. */
+function pictureOnly(input: { height: number; width: number }): void {
+  $('pad').hidden = true;
+  $('rgb-note').hidden = false;
+  document.body.dataset.input = 'rgb';
+  $('draw-title').textContent = 'Your picture';
+  document.title = 'convlab · show it a picture';
+  $('verdict-text').textContent = 'Choose, drop or paste a colour picture.';
+  // the server comparison and in-page training read 28x28 digits: not offered
+  $('compare').closest('label')!.hidden = true;
+  document.querySelector<HTMLElement>('.model-choice')!.hidden = true;
+  $('drop-hint').textContent = 'Or drop a picture on the box above, or paste one (Ctrl+V).';
+  document.querySelector('.brand p')!.textContent =
+    `Show it a colour picture. A convolutional network reads it at ${input.width}×${input.height}, as its data set was made, in your browser.`;
 }
 
 main().catch((err: unknown) => {

@@ -7,7 +7,7 @@
  */
 import { explainCell, type CellExplanation, type ConvAt, type Layer } from '../../../src/explain/cell.ts';
 import type { Look, Network } from '../network.ts';
-import { el, gray, paintGrid, signed } from './paint.ts';
+import { el, gray, paintGrid, paintRgb, signed } from './paint.ts';
 
 const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(3));
 
@@ -161,7 +161,8 @@ export class CellView {
     const { rows, cols } = e.receptiveField;
     const side = Math.round(Math.sqrt(look.input.length / channels));
     const tmp = el('canvas');
-    paintGrid(tmp, side, side, (r, c) => look.input[(r * side + c) * channels], gray, 1);
+    if (channels === 3) paintRgb(tmp, look.input, side, side);
+    else paintGrid(tmp, side, side, (r, c) => look.input[(r * side + c) * channels], gray, 1);
     const ctx = this.field.getContext('2d')!;
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(tmp, 0, 0, this.field.width, this.field.height);
@@ -197,7 +198,12 @@ export class CellView {
         'window',
       ),
       el('span', 'op', '×'),
-      numberGrid(`filter ${e.channel + 1}, input channel ${ch + 1}`, slice(pos.filter), k, 'filter'),
+      numberGrid(
+        `filter ${e.channel + 1}, ${block === 0 && cin === 3 ? `${['red', 'green', 'blue'][ch]} channel` : `input channel ${ch + 1}`}`,
+        slice(pos.filter),
+        k,
+        'filter',
+      ),
       el('span', 'op', '='),
       numberGrid('products', slice(pos.products), k, 'products'),
     );

@@ -1,4 +1,9 @@
-/** A small line chart on a canvas: a few series against the training step, redrawn once per frame. */
+/**
+ * A small line chart on a canvas: a few series against the training step, redrawn once per frame. Its
+ * colours are the canvas's CSS custom properties (--chart-bg, --chart-grid, --chart-axis, --chart-text,
+ * and a series may name one, e.g. --series-1), so the chart follows the page's light or dark theme and
+ * redraws when the system's preference changes.
+ */
 
 export interface ChartOptions {
   /** Fixed y range; when omitted, 0..max of the data. */
@@ -8,15 +13,15 @@ export interface ChartOptions {
 
 interface Series {
   name: string;
+  /** A CSS colour, or the name of a custom property holding one (`--series-1`). */
   color: string;
   /** Draw dots (sparse series such as validation accuracy) instead of a line. */
   dots: boolean;
   points: { x: number; y: number }[];
 }
 
-const AXIS = '#5b6275';
-const GRID = '#262a36';
-const TEXT = '#a9afbf';
+/** The dark theme's colours, for a canvas without the custom properties. */
+const FALLBACK: Record<string, string> = { '--chart-bg': '#11141b', '--chart-grid': '#262a36', '--chart-axis': '#5b6275', '--chart-text': '#a9afbf' };
 
 export class LineChart {
   private readonly list: Series[] = [];
@@ -27,6 +32,13 @@ export class LineChart {
     private readonly options: ChartOptions,
   ) {
     new ResizeObserver(() => this.schedule()).observe(canvas);
+    matchMedia('(prefers-color-scheme: light)').addEventListener('change', () => this.schedule());
+  }
+
+  /** A colour from the canvas's style: `--name` is looked up (with the dark theme's value as fallback). */
+  private color(style: CSSStyleDeclaration, value: string): string {
+    if (!value.startsWith('--')) return value;
+    return style.getPropertyValue(value).trim() || FALLBACK[value] || '#888';
   }
 
   addSeries(name: string, color: string, dots = false): void {
@@ -61,7 +73,10 @@ export class LineChart {
     if (this.canvas.height !== Math.round(cssH * dpr)) this.canvas.height = Math.round(cssH * dpr);
     const ctx = this.canvas.getContext('2d')!;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, cssW, cssH);
+    const style = getComputedStyle(this.canvas);
+    const [GRID, AXIS, TEXT] = ['--chart-grid', '--chart-axis', '--chart-text'].map((v) => this.color(style, v));
+    ctx.fillStyle = this.color(style, '--chart-bg');
+    ctx.fillRect(0, 0, cssW, cssH);
     ctx.font = '11px system-ui, sans-serif';
 
     const pad = { left: 44, right: 10, top: 22, bottom: 22 };
@@ -102,7 +117,7 @@ export class LineChart {
 
     // series
     for (const s of this.list) {
-      ctx.strokeStyle = ctx.fillStyle = s.color;
+      ctx.strokeStyle = ctx.fillStyle = this.color(style, s.color);
       if (s.dots) {
         for (const p of s.points) {
           ctx.beginPath();
@@ -124,7 +139,7 @@ export class LineChart {
     for (const s of this.list) {
       const last = s.points[s.points.length - 1];
       const label = last ? `${s.name} ${this.options.yFormat(last.y)}` : s.name;
-      ctx.fillStyle = s.color;
+      ctx.fillStyle = this.color(style, s.color);
       ctx.fillRect(lx, 7, 10, 3);
       ctx.fillStyle = TEXT;
       ctx.fillText(label, lx + 14, 9);

@@ -16,6 +16,8 @@ export class EmbeddingView {
   private projector: Projector | null = null;
   private background: ImageBitmap | HTMLCanvasElement | null = null;
   private bounds = { x0: 0, y0: 0, span: 1 };
+  private readonly legend = el('ul', 'embedding-legend');
+  private classNames: string[] | undefined;
 
   constructor(private readonly container: HTMLElement) {
     this.canvas = el('canvas', 'embedding-canvas');
@@ -27,6 +29,12 @@ export class EmbeddingView {
     this.status.setAttribute('aria-live', 'polite');
     container.append(this.canvas, this.status);
     container.dataset.points = '0';
+  }
+
+  /** Class names (CIFAR-10's) in the legend, whether the map or the names arrive first. */
+  names(classNames: string[]): void {
+    this.classNames = classNames;
+    for (const [k, li] of [...this.legend.children].entries()) li.textContent = classNames[k] ?? String(k);
   }
 
   get layer(): string | null {
@@ -54,10 +62,11 @@ export class EmbeddingView {
     }
     this.background = bg;
     this.container.dataset.points = String(file.count);
-    const legend = el('ul', 'embedding-legend');
+    const legend = this.legend;
     const classes = Math.max(...file.labels) + 1;
+    legend.replaceChildren();
     for (let k = 0; k < classes; k++) {
-      const li = el('li', '', classNames?.[k] ?? String(k));
+      const li = el('li', '', (classNames ?? this.classNames)?.[k] ?? String(k));
       li.style.setProperty('--swatch', CLASS_COLORS[k % CLASS_COLORS.length]);
       legend.append(li);
     }

@@ -41,6 +41,7 @@ export class FiltersView {
           signed,
           peak,
         );
+        part.tiles[0].style.aspectRatio = `${part.tiles[0].width} / ${part.tiles[0].height}`; // whatever the layer's shape
       }
       part.caption.textContent = `max |w| ${peak.toFixed(3)}`;
       for (let k = 0; k < d.length; k += 7) checksum += d[k];
@@ -59,7 +60,7 @@ export class FiltersView {
     const title =
       inChannels === 1
         ? `${bank.name} · ${filters} filters of ${size}×${size}`
-        : `${bank.name} · ${filters} filters of ${size}×${size}×${inChannels}: a column per filter, a row per input map`;
+        : `${bank.name} · ${filters} filters of ${size}×${size}×${inChannels}: a column per filter, a row per ${bank.name === 'conv1' && inChannels === 3 ? 'colour (red, green, blue)' : 'input map'}`;
     const caption = el('span', 'caption', '');
     head.append(el('strong', '', title), caption);
     const grid = el('div', `tiles tiles-filters-${inChannels === 1 ? 'first' : 'deep'}`);

@@ -5,7 +5,8 @@
  * diverging map of the filters.
  */
 import type { LayerInfo } from '../../../src/serve/schema.ts';
-import type { Look } from '../network.ts';
+import type { LayerOutput, Look } from '../network.ts';
+import { CellGrid, type CellPosition } from './cell-grid.ts';
 import { el, gray, heat, maxOf, paintGrid, paintRgb, signed } from './paint.ts';
 
 interface Stage {
@@ -16,6 +17,11 @@ interface Stage {
 
 export class LayersView {
   private readonly stages: Stage[] = [];
+  private readonly grids: CellGrid[] = [];
+  /** Announces the keyboard cursor's cell to screen readers. */
+  private readonly live: HTMLElement;
+  /** The last input's layer outputs, by name (the keyboard grid reads its values). */
+  private last: Map<string, LayerOutput> | null = null;
   private version = 0;
 
   /** `onCell` runs when a conv feature-map cell is clicked: block index, map, row, column. */
@@ -25,7 +31,18 @@ export class LayersView {
     private readonly input: { height: number; width: number; channels?: number },
     private readonly onCell?: (block: number, channel: number, row: number, col: number) => void,
   ) {
-    this.stages.push(this.stage(null, `input ${input.height}×${input.width}`, 'what the network receives, after centring and scaling', 1, 'input'));
+    this.live = el('p', 'visually-hidden');
+    this.live.setAttribute('aria-live', 'polite');
+    container.append(this.live);
+    this.stages.push(
+      this.stage(
+        null,
+        `input ${input.height}×${input.width}`,
+        input.channels === 3 ? 'what the network receives: your picture, resized' : 'what the network receives, after centring and scaling',
+        1,
+        'input',
+      ),
+    );
     for (const layer of layers) {
       if (layer.kind === 'softmax') continue; // shown as the probability bars
       const [h, w, c] = layer.outputShape;
@@ -33,7 +50,7 @@ export class LayersView {
       if (layer.kind === 'conv')
         this.stages.push(this.stage(layer, `${layer.name} · ${shape}`, `${c} feature maps of ${h}×${w}: ${layer.description}`, c, 'conv'));
       else if (layer.kind === 'dense') this.stages.push(this.stage(layer, `${layer.name} · ${shape}`, `${layer.description}, as a grid`, 1, 'dense'));
-      else this.stages.push(this.stage(layer, `${layer.name} · logits`, 'one score per digit 0–9, before softmax', 1, 'logits'));
+      else this.stages.push(this.stage(layer, `${layer.name} · logits`, `one score per class (${layer.outputShape[0]}), before softmax`, 1, 'logits'));
     }
     this.clear();
   }
@@ -49,23 +66,37 @@ export class LayersView {
       grid.style.gridTemplateColumns = `repeat(${cols}, ${Math.floor((250 - 3 * (cols - 1)) / cols)}px)`;
     }
     const canvases: HTMLCanvasElement[] = [];
-    const block = this.stages.filter((s) => s.info?.kind === 'conv').length;
     for (let i = 0; i < tiles; i++) {
       const c = el('canvas', 'tile');
       c.title = info ? `${info.name} map ${i + 1}` : 'network input';
-      if (kind === 'conv' && info && this.onCell) {
-        const [h, w] = info.outputShape;
-        c.classList.add('clickable');
-        c.title += ': click a cell to see how it was computed';
-        c.addEventListener('click', (e) => {
-          const r = c.getBoundingClientRect();
-          const row = Math.min(h - 1, Math.max(0, Math.floor(((e.clientY - r.top) / r.height) * h)));
-          const col = Math.min(w - 1, Math.max(0, Math.floor(((e.clientX - r.left) / r.width) * w)));
-          this.onCell?.(block, i, row, col);
-        });
-      }
       canvases.push(c);
       grid.append(c);
+    }
+    if (kind === 'conv' && info && this.onCell) {
+      // every cell of the maps: clickable, and one keyboard grid per layer (cell-grid.ts)
+      const block = this.stages.filter((s) => s.info?.kind === 'conv').length;
+      for (const c of canvases) {
+        c.classList.add('clickable');
+        c.title += ': click a cell (or use the arrow keys and Enter) to see how it was computed';
+      }
+      const valueAt = ({ channel, row, col }: CellPosition) => {
+        const out = this.last?.get(info.name);
+        return out ? out.data[(row * out.shape[1] + col) * out.shape[2] + channel] : undefined;
+      };
+      const cols = Math.ceil(Math.sqrt(tiles));
+      const keys = new CellGrid(
+        grid,
+        canvases,
+        info.name,
+        info.outputShape as [number, number, number],
+        cols,
+        valueAt,
+        (p) => this.onCell?.(block, p.channel, p.row, p.col),
+        (line) => {
+          this.live.textContent = line;
+        },
+      );
+      this.grids.push(keys);
     }
     const peak = el('span', 'peak', '');
     box.append(head, grid);
@@ -91,10 +122,18 @@ export class LayersView {
       s.peak.textContent = '';
     }
     this.container.dataset.checksum = '0';
+    this.last = null;
+    this.relabel();
+  }
+
+  /** Keeps the focused map's name (its cell's value) current as the input changes. */
+  private relabel(): void {
+    for (const g of this.grids) g.label();
   }
 
   update(look: Look): void {
     const byName = new Map(look.layers.map((l) => [l.name, l]));
+    this.last = byName;
     let checksum = 0;
     for (const stage of this.stages) {
       if (stage.info === null) {
@@ -131,5 +170,6 @@ export class LayersView {
     this.version += 1;
     this.container.dataset.version = String(this.version);
     this.container.dataset.checksum = checksum.toFixed(4);
+    this.relabel();
   }
 }

@@ -3,7 +3,8 @@ import type { Prediction } from '../../../src/serve/schema.ts';
 import { el } from './paint.ts';
 
 export class ProbabilityView {
-  private readonly rows: { row: HTMLElement; bar: HTMLElement; server: HTMLElement; value: HTMLElement }[] = [];
+  private readonly rows: { row: HTMLElement; label: HTMLElement; bar: HTMLElement; server: HTMLElement; value: HTMLElement }[] = [];
+  private classNames: string[] | null = null;
 
   constructor(
     private readonly container: HTMLElement,
@@ -19,11 +20,19 @@ export class ProbabilityView {
       const server = el('div', 'bar server');
       track.append(bar, server);
       const value = el('span', 'bar-value', '');
-      row.append(el('span', 'bar-label', String(k)), track, value);
+      const label = el('span', 'bar-label', String(k));
+      row.append(label, track, value);
       container.append(row);
-      this.rows.push({ row, bar, server, value });
+      this.rows.push({ row, label, bar, server, value });
     }
     this.clear();
+  }
+
+  /** Class names (CIFAR-10's) instead of numbers, once the data set is known. */
+  names(classNames: string[]): void {
+    this.classNames = classNames;
+    this.container.classList.add('named');
+    for (const [k, r] of this.rows.entries()) r.label.textContent = classNames[k] ?? String(k);
   }
 
   clear(message = 'Draw a digit on the black square.'): void {
@@ -42,7 +51,8 @@ export class ProbabilityView {
   update(probabilities: ArrayLike<number>, cls: number, detail: string): void {
     this.container.dataset.class = String(cls);
     this.container.classList.remove('empty');
-    this.digit.textContent = String(cls);
+    this.digit.textContent = this.classNames?.[cls] ?? String(cls);
+    this.digit.classList.toggle('named', this.classNames !== null);
     this.text.textContent = `${(probabilities[cls] * 100).toFixed(1)}% sure · ${detail}`;
     this.rows.forEach((r, k) => {
       const p = probabilities[k];

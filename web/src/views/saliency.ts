@@ -88,6 +88,11 @@ export class SaliencyView {
       : "Gradient × input: each pixel's ink times how fast the class score grows with it. Orange pushed towards the class, blue away from it.";
   }
 
+  /** Class names (CIFAR-10's) in the class picker, once the data set is known. */
+  names(classNames: string[]): void {
+    for (const [k, o] of [...this.pick.options].entries()) o.text = classNames[k] ?? String(k);
+  }
+
   get chosenClass(): number {
     return Number(this.pick.value);
   }
