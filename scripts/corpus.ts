@@ -21,7 +21,7 @@ import { FAMILIES, picture, type Family, type Picture } from './corpus/families.
 
 export interface Preprocessor {
   decodeImage(bytes: Uint8Array, name: string): Promise<current.GrayImage>;
-  toMnist(img: current.GrayImage): { pixels: Float32Array; blank: boolean };
+  toMnist(img: current.GrayImage): { pixels: Float32Array; blank: boolean; inverted?: boolean };
 }
 
 /** Every picture of the corpus, family by family. */
@@ -48,6 +48,7 @@ export async function score(
   modelDir: string,
   pre: Preprocessor = current,
   onWrong?: (p: Picture, got: number) => void,
+  onDigit?: (p: Picture, digit: ReturnType<Preprocessor['toMnist']>) => void,
 ): Promise<Score[]> {
   const model = await loadParams(modelDir);
   const byFamily = new Map<string, Score>();
@@ -56,13 +57,14 @@ export async function score(
       const s = byFamily.get(p.family) ?? { family: p.family, correct: 0, total: 0, blank: 0 };
       byFamily.set(p.family, s);
       s.total++;
-      let digit: { pixels: Float32Array; blank: boolean };
+      let digit: ReturnType<Preprocessor['toMnist']>;
       try {
         digit = pre.toMnist(await pre.decodeImage(p.bytes, p.name));
       } catch {
         onWrong?.(p, -1);
         continue;
       }
+      onDigit?.(p, digit);
       if (digit.blank) {
         s.blank++;
         onWrong?.(p, -1);

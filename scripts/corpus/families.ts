@@ -29,6 +29,7 @@ export const FAMILIES = [
   'page-edge',
   'phone',
   'mouse',
+  'dark-rules',
 ] as const;
 export type Family = (typeof FAMILIES)[number];
 
@@ -129,6 +130,12 @@ function scene(f: Family, rng: Rng): Scene {
       break;
     case 'mouse':
       break;
+    case 'dark-rules': {
+      // ruled lines in pencil grey to black ink, as dark as the digit's own pen
+      const c = u(0.1, 0.45);
+      Object.assign(s, { rules: scale * u(9, 14), ruleWidth: u(1, 3), ruleTilt: u(-1, 1), ruleColor: [c, c, c] });
+      break;
+    }
   }
   // canvas: the digit plus a margin; off-centre placement for the scale family on canvases up to 2,000 px
   const size = 28 * scale;

@@ -85,6 +85,7 @@ function program(): Command {
     .option('--json', 'one JSON object per file: {"file", "class", "probabilities", "warnings"}')
     .option('--preprocessed', 'with --json: add "preprocessed", the 784 values the network received')
     .option('--show <dir>', 'write, per picture, a PNG of the original beside the 28x28 the network received')
+    .option('--timing', "print where each picture's time went (read, decode, shrink, steps, classify) on stderr")
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(backendNames).default('wasm'))
     .action(predictCommand);
 

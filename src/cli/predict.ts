@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { useBackend, type BackendName } from '../backend.ts';
 import { loadParams } from '../model/load.ts';
 import { disposeParams, predictProbabilities } from '../model/cnn.ts';
-import { decodeImage, readPicture, requireInk, toMnist, type GrayImage, type MnistDigit } from '../predict/preprocess.ts';
+import { decodeImage, readPicture, requireInk, toMnist, type DecodeTiming, type GrayImage, type MnistDigit } from '../predict/preprocess.ts';
 import { ConvlabError, ImageError, UsageError } from '../errors.ts';
 
 export interface Prediction {
@@ -25,6 +25,8 @@ export interface PredictFlags {
   json?: boolean;
   preprocessed?: boolean;
   show?: string;
+  /** Print where each picture's time went (read, decode, shrink, steps, classify) on stderr. */
+  timing?: boolean;
   backend: BackendName;
 }
 
@@ -44,8 +46,16 @@ export async function predictCommand(files: string[], flags: PredictFlags): Prom
     let failed = 0;
     for (const file of files) {
       let gray: GrayImage, digit: MnistDigit;
+      const t0 = performance.now(),
+        cpu0 = process.cpuUsage();
+      const decoding = { decode: 0, shrink: 0, gray: 0, width: 0, height: 0 } satisfies DecodeTiming;
+      let t1 = t0,
+        t2 = t0;
       try {
-        gray = await decodeImage(await readPicture(file), file);
+        const bytes = await readPicture(file);
+        t1 = performance.now();
+        gray = await decodeImage(bytes, file, decoding);
+        t2 = performance.now();
         digit = requireInk(toMnist(gray), file);
       } catch (err) {
         // One bad picture should not hide the answers for the others: report it and go on.
@@ -54,9 +64,23 @@ export async function predictCommand(files: string[], flags: PredictFlags): Prom
         failed += 1;
         continue;
       }
+      const t3 = performance.now();
       const probs = tf.tidy(() => predictProbabilities(model.net, model.params, tf.tensor4d(digit.pixels, [1, height, width, channels])));
       const probabilities = Array.from(await probs.data());
       probs.dispose();
+      if (flags.timing) {
+        const t4 = performance.now(),
+          cpu = process.cpuUsage(cpu0);
+        const ms = (v: number) => `${v.toFixed(0)} ms`;
+        console.error(
+          `convlab: timing: ${file}: read ${ms(t1 - t0)}, decode ${ms(decoding.decode)} (${decoding.width}x${decoding.height}), ` +
+            `shrink ${ms(decoding.shrink + decoding.gray)} (to ${gray.width}x${gray.height}), steps ${ms(t3 - t2)} ` +
+            `(${Object.entries(digit.diagnostics.ms)
+              .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+              .join(', ')}), classify ${ms(t4 - t3)}; ` +
+            `preprocessing ${ms(t3 - t1)}, total ${ms(t4 - t0)} (CPU ${ms((cpu.user + cpu.system) / 1000)})`,
+        );
+      }
       const cls = probabilities.indexOf(Math.max(...probabilities));
       const warnings = [...digit.warnings];
       if (probabilities[cls] < LOW_CONFIDENCE) {

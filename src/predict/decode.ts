@@ -196,12 +196,26 @@ function inspect(b: Uint8Array, name: string): { format: Format; width: number; 
   );
 }
 
+/** Where `decodeImage` spent its time, in milliseconds of wall time (filled in when passed). */
+export interface DecodeTiming {
+  /** Header checks and Skia's decoding of the whole picture (and its EXIF rotation). */
+  decode: number;
+  /** Skia drawing it into the working size (mipmapped, area-like), and reading the pixels back. */
+  shrink: number;
+  /** RGBA → luminance. */
+  gray: number;
+  /** The picture's own size, after EXIF rotation. */
+  width: number;
+  height: number;
+}
+
 /**
  * Picture bytes → grayscale, alpha composited over white, EXIF orientation applied (by Skia), longer side
  * at most `DECODE_SIDE`. Errors (`ImageError`): IMAGE_EMPTY, IMAGE_DECODE (unknown format, corrupt,
- * truncated), IMAGE_TOO_LARGE. `name` is only used in messages.
+ * truncated), IMAGE_TOO_LARGE. `name` is only used in messages; `timing`, when given, is filled in.
  */
-export async function decodeImage(bytes: Uint8Array, name: string): Promise<GrayImage> {
+export async function decodeImage(bytes: Uint8Array, name: string, timing?: DecodeTiming): Promise<GrayImage> {
+  const t0 = performance.now();
   if (bytes.length === 0) {
     throw new ImageError('IMAGE_EMPTY', `${name}: the file is empty (0 bytes); save the picture again as PNG or JPEG`);
   }
@@ -221,6 +235,7 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<Gray
   if (width === 0 || height === 0) {
     throw new ImageError('IMAGE_DECODE', `${name}: the ${format} decoder returned an empty ${width}x${height} image`);
   }
+  const t1 = performance.now();
   const s = Math.min(1, DECODE_SIDE / Math.max(width, height));
   const w = Math.max(1, Math.round(width * s)),
     h = Math.max(1, Math.round(height * s));
@@ -228,7 +243,11 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<Gray
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = 'high';
   ctx.drawImage(image, 0, 0, w, h); // onto a transparent canvas: alpha survives, grayFromRgba puts it over white
-  return grayFromRgba(ctx.getImageData(0, 0, w, h).data, w, h);
+  const rgba = ctx.getImageData(0, 0, w, h).data;
+  const t2 = performance.now();
+  const gray = grayFromRgba(rgba, w, h);
+  if (timing) Object.assign(timing, { decode: t1 - t0, shrink: t2 - t1, gray: performance.now() - t2, width, height });
+  return gray;
 }
 
 /** A picture with no ink is refused rather than classified: the network would answer something anyway. */

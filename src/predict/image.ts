@@ -126,19 +126,20 @@ export function fitInBox(width: number, height: number, side: number): { width: 
 }
 
 /**
- * For each output cell of a 1-D resize, the input cells it covers and by what fraction: output cell o
- * spans input [o*s, (o+1)*s) with s = inSize/outSize, and each input cell is weighted by its overlap / s.
- * Weights sum to 1, so the mean (the "ink") is kept and nothing aliases: every input pixel counts.
+ * For each output cell of a 1-D resample, the input cells it covers and by what fraction: output cell o
+ * spans input [start + o*s, start + (o+1)*s) with s = span/outSize, and each input cell in [0, inSize) is
+ * weighted by its overlap / s. Over the whole input the weights sum to 1, so the mean (the "ink") is kept
+ * and nothing aliases: every input pixel counts. Input outside [0, inSize) is paper (0).
  */
-function areaWeights(inSize: number, outSize: number): { index: number[]; weight: number[] }[] {
-  const s = inSize / outSize;
+function areaWeights(start: number, span: number, inSize: number, outSize: number): { index: number[]; weight: number[] }[] {
+  const s = span / outSize;
   const cells: { index: number[]; weight: number[] }[] = [];
   for (let o = 0; o < outSize; o++) {
-    const lo = o * s,
-      hi = (o + 1) * s;
+    const lo = start + o * s,
+      hi = start + (o + 1) * s;
     const index: number[] = [],
       weight: number[] = [];
-    for (let i = Math.floor(lo); i < Math.min(Math.ceil(hi), inSize); i++) {
+    for (let i = Math.max(0, Math.floor(lo)); i < Math.min(Math.ceil(hi), inSize); i++) {
       const overlap = Math.min(hi, i + 1) - Math.max(lo, i);
       if (overlap > 1e-9) {
         index.push(i);
@@ -155,10 +156,18 @@ function areaWeights(inSize: number, outSize: number): { index: number[]; weight
  * first, then columns. Downscaling 1000 → 20 averages 50x50 pixels per output; it never point-samples.
  */
 export function resizeArea(img: GrayImage, width: number, height: number): GrayImage {
+  return resampleArea(img, { x: 0, y: 0, width: img.width, height: img.height }, width, height);
+}
+
+/**
+ * Area-averaging resample of the rectangle `from` (in input pixels, fractional allowed, may reach past the
+ * picture: paper there) onto `width`x`height` output pixels. `resizeArea` is the whole picture.
+ */
+export function resampleArea(img: GrayImage, from: Box, width: number, height: number): GrayImage {
   const { width: W, height: H, data: src } = img;
-  const cols = areaWeights(W, width);
-  const rows = areaWeights(H, height);
-  const tmp = new Float32Array(width * H); // [H, width]: each row resized horizontally
+  const cols = areaWeights(from.x, from.width, W, width);
+  const rows = areaWeights(from.y, from.height, H, height);
+  const tmp = new Float32Array(width * H); // [H, width]: each row resampled horizontally
   for (let y = 0; y < H; y++) {
     for (let ox = 0; ox < width; ox++) {
       const { index, weight } = cols[ox];
@@ -172,8 +181,8 @@ export function resizeArea(img: GrayImage, width: number, height: number): GrayI
     const { index, weight } = rows[oy];
     for (let k = 0; k < index.length; k++) {
       const w = weight[k],
-        from = index[k] * width;
-      for (let x = 0; x < width; x++) data[oy * width + x] += w * tmp[from + x];
+        row = index[k] * width;
+      for (let x = 0; x < width; x++) data[oy * width + x] += w * tmp[row + x];
     }
   }
   return { width, height, data };
@@ -229,4 +238,43 @@ export function shift(img: GrayImage, size: number, dx: number, dy: number): Gra
     }
   }
   return { width: size, height: size, data };
+}
+
+/**
+ * Deskewing by image moments (deslanting: "the second moments of inertia of the pixels ... shear the image
+ * by horizontally shifting the lines so that the principal axis is vertical", LeCun, Bottou, Bengio &
+ * Haffner, "Gradient-based learning applied to document recognition", Proc. IEEE 86(11), 1998): with
+ * the centre of mass (cx, cy), the skew is α = μ11/μ02, and row y is shifted by −α·(y − cy), linearly
+ * interpolated. The picture widens by |α|·height so that nothing is cut off.
+ */
+export function deskew(img: GrayImage): GrayImage {
+  const { width: w, height: h, data } = img;
+  const com = centerOfMass(img);
+  if (!com) return img;
+  let mu11 = 0,
+    mu02 = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const v = data[y * w + x];
+      mu11 += (x - com.x) * (y - com.y) * v;
+      mu02 += (y - com.y) ** 2 * v;
+    }
+  }
+  const alpha = mu02 > 0 ? mu11 / mu02 : 0;
+  const extra = Math.ceil(Math.abs(alpha) * h) + 1;
+  const W = w + extra;
+  const out = new Float32Array(W * h);
+  for (let y = 0; y < h; y++) {
+    // destination x' = x − α(y − cy) + offset, so source x = x' + α(y − cy) − offset
+    const shiftBy = alpha * (y - com.y) - extra / 2;
+    for (let x = 0; x < W; x++) {
+      const sx = x + shiftBy,
+        x0 = Math.floor(sx),
+        f = sx - x0;
+      const a = x0 >= 0 && x0 < w ? data[y * w + x0] : 0,
+        b = x0 + 1 >= 0 && x0 + 1 < w ? data[y * w + x0 + 1] : 0;
+      out[y * W + x] = (1 - f) * a + f * b;
+    }
+  }
+  return { width: W, height: h, data: out };
 }

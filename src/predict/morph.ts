@@ -10,17 +10,22 @@ export function box3(img: GrayImage): GrayImage {
   const { width: w, height: h, data } = img;
   const tmp = new Float32Array(data.length),
     out = new Float32Array(data.length);
+  if (w === 0 || h === 0) return { width: w, height: h, data: out };
   for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const i = y * w + x;
-      tmp[i] = (data[x > 0 ? i - 1 : i] + data[i] + data[x < w - 1 ? i + 1 : i]) / 3;
+    const r = y * w;
+    if (w === 1) {
+      tmp[r] = data[r];
+      continue;
     }
+    tmp[r] = (2 * data[r] + data[r + 1]) / 3;
+    for (let x = 1; x < w - 1; x++) tmp[r + x] = (data[r + x - 1] + data[r + x] + data[r + x + 1]) / 3;
+    tmp[r + w - 1] = (data[r + w - 2] + 2 * data[r + w - 1]) / 3;
   }
   for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const i = y * w + x;
-      out[i] = (tmp[y > 0 ? i - w : i] + tmp[i] + tmp[y < h - 1 ? i + w : i]) / 3;
-    }
+    const up = y > 0 ? (y - 1) * w : 0,
+      mid = y * w,
+      down = y < h - 1 ? (y + 1) * w : mid;
+    for (let x = 0; x < w; x++) out[mid + x] = (tmp[up + x] + tmp[mid + x] + tmp[down + x]) / 3;
   }
   return { width: w, height: h, data: out };
 }
