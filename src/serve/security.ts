@@ -21,6 +21,11 @@ export interface SecurityOptions {
   cors?: string[];
   /** Most requests per minute per client address; undefined: no limit. */
   rateLimit?: number;
+  /**
+   * Proxies whose X-Forwarded-For names the client (Fastify's trustProxy): addresses, CIDR ranges, or
+   * loopback/linklocal/uniquelocal. Undefined: the client is the connection's peer; the header is ignored.
+   */
+  trustProxy?: string[];
 }
 
 /** Timeouts, in ms, set on the HTTP server (see serverTimeouts). */

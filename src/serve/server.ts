@@ -48,6 +48,8 @@ export interface ServerOptions extends SecurityOptions {
   workers?: number;
   /** How long a predict request waits for others to share its forward pass, ms (default 0: one event-loop turn). */
   batchWindowMs?: number;
+  /** Queued images that start a pass at once, without waiting for the window (default LIMITS.predictBatch). */
+  maxBatch?: number;
   /** Slow-client timeouts (default DEFAULT_TIMEOUTS). */
   timeouts?: Timeouts;
 }
@@ -75,7 +77,7 @@ export async function buildServer(options: ServerOptions): Promise<ConvlabServer
       workers > 0
         ? await startWorkerRunners(model, workers, backend)
         : [{ run: async (images: Float32Array[]) => softmaxOf(model.net, model.params, images), close: async () => {} }];
-    predictor = new PredictBatcher(runners, { windowMs: options.batchWindowMs ?? 0, maxBatch: LIMITS.predictBatch, workers });
+    predictor = new PredictBatcher(runners, { windowMs: options.batchWindowMs ?? 0, maxBatch: options.maxBatch ?? LIMITS.predictBatch, workers });
   } catch (err) {
     disposeParams(model.params);
     throw err;
@@ -85,6 +87,8 @@ export async function buildServer(options: ServerOptions): Promise<ConvlabServer
     logger: false,
     bodyLimit,
     return503OnClosing: true,
+    // request.ip (the rate limit's key, the log) from X-Forwarded-For, believed only from these proxies
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
     ...serverTimeouts(options.timeouts ?? DEFAULT_TIMEOUTS),
   }) as unknown as ConvlabServer;
   let draining = false;
@@ -96,9 +100,9 @@ export async function buildServer(options: ServerOptions): Promise<ConvlabServer
     disposeParams(model.params);
   });
 
-  // --- one fixed-format line per request: `2025-01-01T12:00:00.000Z POST /api/predict 200 1.2 ms`
+  // --- one fixed-format line per request: `2025-01-01T12:00:00.000Z 127.0.0.1 POST /api/predict 200 1.2 ms`
   app.addHook('onResponse', async (request, reply) => {
-    log(`${new Date().toISOString()} ${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`);
+    log(`${new Date().toISOString()} ${request.ip} ${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`);
   });
   registerErrorHandlers(app, bodyLimit, log);
   await registerSecurity(app, options);
