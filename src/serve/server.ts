@@ -86,7 +86,8 @@ export async function buildServer(options: ServerOptions): Promise<ConvlabServer
   const app = Fastify({
     logger: false,
     bodyLimit,
-    return503OnClosing: true,
+    // while closing, requests still arriving on open connections get our NOT_READY (the drain hook), not Fastify's own 503 body
+    return503OnClosing: false,
     // request.ip (the rate limit's key, the log) from X-Forwarded-For, believed only from these proxies
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
     ...serverTimeouts(options.timeouts ?? DEFAULT_TIMEOUTS),
