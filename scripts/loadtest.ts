@@ -6,7 +6,7 @@
  * latency percentiles. The table compares, from the same run on the same machine:
  *
  *   before   --workers 0 --batch-window 0   inference on the main thread, batched within one event-loop turn
- *   after    the defaults of `convlab serve` (one worker per core, the default batch window)
+ *   after    the defaults of `convlab serve` (one worker per core, the default batch window), and with one worker
  *
  * each at `--connections` (default 20) and at 1 connection (single-request latency), and two ceiling rows:
  *
@@ -91,6 +91,8 @@ if (only('ceiling')) {
 if (only('before')) rows.push({ name: 'before', args: before, connections }, { name: 'before', args: before, connections: 1 });
 if (only('after')) {
   rows.push({ name: 'after', args: [], connections }, { name: 'after', args: [], connections: 1 });
+  // on 2 cores shared with the load generator, one worker was often faster than one per core (README)
+  if (availableParallelism() > 1) rows.push({ name: 'after, 1 worker', args: ['--workers', '1'], connections });
   for (const w of windows) rows.push({ name: `after, window ${w} ms`, args: ['--batch-window', String(w)], connections });
   for (const extra of flags.try?.split(';') ?? []) rows.push({ name: 'try', args: extra.trim().split(/\s+/), connections });
 }
