@@ -6,7 +6,7 @@
  * latency percentiles. The table compares, from the same run on the same machine:
  *
  *   before   --workers 0 --batch-window 0   inference on the main thread, batched within one event-loop turn
- *   after    the defaults of `convlab serve` (one worker per core, the default batch window), and with one worker
+ *   after    the defaults of `convlab serve` (one worker per core but one, the default batch window), and one worker per core
  *
  * each at `--connections` (default 20) and at 1 connection (single-request latency), and two ceiling rows:
  *
@@ -91,8 +91,9 @@ if (only('ceiling')) {
 if (only('before')) rows.push({ name: 'before', args: before, connections }, { name: 'before', args: before, connections: 1 });
 if (only('after')) {
   rows.push({ name: 'after', args: [], connections }, { name: 'after', args: [], connections: 1 });
-  // on 2 cores shared with the load generator, one worker was often faster than one per core (README)
-  if (availableParallelism() > 1) rows.push({ name: 'after, 1 worker', args: ['--workers', '1'], connections });
+  // the default leaves a core to the main thread: compare with one worker per core
+  const cores = availableParallelism();
+  if (cores > 1) rows.push({ name: 'after, one per core', args: ['--workers', String(cores)], connections });
   for (const w of windows) rows.push({ name: `after, window ${w} ms`, args: ['--batch-window', String(w)], connections });
   for (const extra of flags.try?.split(';') ?? []) rows.push({ name: 'try', args: extra.trim().split(/\s+/), connections });
 }

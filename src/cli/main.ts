@@ -129,7 +129,11 @@ function program(): Command {
     .option('--no-page', 'serve the API only: do not build or serve the page')
     .option('--rebuild', 'rebuild the page even if web/dist is up to date')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend for inference').choices(backendNames).default('wasm'))
-    .option('--workers <n>', 'inference worker threads (default: one per core; 0 = the main thread)', nonNegativeInt)
+    .option(
+      '--workers <n>',
+      'inference worker threads (default: one per core but one, left to the main thread; at least 1; 0 = the main thread)',
+      nonNegativeInt,
+    )
     .option('--batch-window <ms>', 'how long a predict request waits for others to share its forward pass', nonNegativeNumber, DEFAULT_BATCH_WINDOW_MS)
     .option('--max-batch <n>', 'images in a forward pass that make it start at once, without waiting for the window (1..64)', maxBatch, DEFAULT_MAX_BATCH)
     .option('--token-file <file>', 'require `Authorization: Bearer TOKEN` with the token in this file (needed off loopback, or --no-auth)')

@@ -14,7 +14,7 @@ export interface ServeFlags {
   page: boolean;
   rebuild?: boolean;
   backend: BackendName;
-  /** Inference worker threads (default: one per core; 0: the main thread). */
+  /** Inference worker threads (default: defaultServeWorkers(); 0: the main thread). */
   workers?: number;
   /** ms a predict request waits for others to share its forward pass. */
   batchWindow: number;
@@ -35,6 +35,15 @@ export interface ServeFlags {
 /** The default --batch-window and --max-batch: see the README's "convlab serve" section for the measurements behind them. */
 export const DEFAULT_BATCH_WINDOW_MS = 2;
 export const DEFAULT_MAX_BATCH = 64;
+
+/**
+ * The default --workers: one per core but one, which is left to the main thread (HTTP, parsing,
+ * validation, replies); at least one. On 2 cores that is 1 worker: in every loadtest pair on the shared
+ * 2-core machine, 1 worker served more requests, at less CPU per request, than 2 (README, Throughput).
+ */
+export function defaultServeWorkers(cores = defaultWorkerCount()): number {
+  return Math.max(1, cores - 1);
+}
 
 /** True for addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
@@ -155,7 +164,7 @@ async function serve(flags: ServeFlags, log: (line: string) => void): Promise<vo
   const token = flags.tokenFile === undefined ? undefined : readToken(flags.tokenFile);
   const rateLimit = flags.rateLimit === undefined ? undefined : parseRateLimit(flags.rateLimit);
   const trustProxy = flags.trustProxy === undefined ? undefined : parseTrustProxy(flags.trustProxy);
-  const workers = flags.workers ?? defaultWorkerCount();
+  const workers = flags.workers ?? defaultServeWorkers();
   const webDir = flags.page ? (await ensureWebBuild({ force: flags.rebuild, log })).dir : undefined;
   const app = await buildServer({
     modelDir: flags.model,

@@ -5,6 +5,7 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { fixtureModelDir } from '../helpers/fixture-model.ts';
+import { defaultServeWorkers } from '../../src/cli/serve.ts';
 
 const bin = fileURLToPath(new URL('../../bin/convlab.js', import.meta.url));
 let model: string;
@@ -74,6 +75,13 @@ test('serve --no-page: answers on loopback, logs one line per request, stops cle
     assert.equal(n, 1, `one line for ${method} ${path} ${status}:\n${out()}`);
   }
   assert.match(out(), /SIGTERM: draining .*\nstopped\n/);
+});
+
+test('the default --workers leaves one core to the main thread, and is at least 1', () => {
+  assert.deepEqual(
+    [1, 2, 3, 8].map((cores) => defaultServeWorkers(cores)),
+    [1, 1, 2, 7],
+  );
 });
 
 test('a missing model, or a port in use, is one line on stderr and exit code 2', async () => {
