@@ -119,6 +119,7 @@ export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): P
       uptimeSeconds: Math.round((performance.now() - started) / 100) / 10,
       backend: ctx.backend,
       tensors: tf.memory().numTensors,
+      predict: { passes: ctx.predictor.passes, images: ctx.predictor.images },
     }),
   );
 
@@ -178,7 +179,7 @@ async function readInputs(request: FastifyRequest, batchLimit: number): Promise<
   const ms: number[] = [];
   for (const [i, input] of checked.inputs.entries()) {
     const t = performance.now();
-    images.push(await toPixels(input, checked.batch ? `batch[${i}].image` : 'image'));
+    images.push('pixels' in input ? input.pixels : await toPixels(input, checked.batch ? `batch[${i}].image` : 'image'));
     ms.push(performance.now() - (i === 0 ? t0 : t));
   }
   return { batch: checked.batch, images, ms };
