@@ -18,10 +18,13 @@ import { fileURLToPath } from 'node:url';
 export const SLOW: Readonly<Record<string, string>> = {
   'test/e2e/configs.test.ts': '33 s: config + idx data set + SIGKILL/--resume through the CLI, and convlab search end to end (the search unit tests stay fast)',
   'test/e2e/explorer.test.ts': '30 s: the explorer views in Chromium (browser.test.ts keeps the page itself in the fast suite)',
+  'test/e2e/explorer-rgb.test.ts': '23 s at load 8: trains a colour model, then the page with it in Chromium',
+  'test/e2e/explorer-theme.test.ts': '21 s at load 8: the page in light and dark in Chromium, with a short training in the page',
   'test/e2e/resume.test.ts': '27 s: SIGKILL at a random moment then --resume, Ctrl-C, divergence (resume in process stays fast: atomic-write.test.ts)',
   'test/export/onnx.test.ts': '76 s: ONNX Runtime against convlab on 10,000 images for every config, both layouts (export/cli and export/route stay fast)',
   'test/package/pack.test.ts': '62 s + npm pack and install: the published package as a user gets it',
-  'test/predict/corpus.test.ts': '46 s of CPU (115 s wall at load 8): accuracy gate on the 600 distorted pictures of the README table through the default model',
+  'test/predict/corpus.test.ts':
+    '46 s of CPU (115 s wall at load 8): accuracy gate on the 600 distorted pictures of the README table through the default model',
   'test/serve/fuzz.test.ts': '9 s: 10,000 fuzzed requests (api.test.ts keeps the property tests of every route)',
   'test/serve/nginx.test.ts': '12 s: two instances behind nginx, one SIGKILLed under load',
   'test/train/leaks.test.ts': '21 s: memory over many steps and requests, in this thread and in every worker',

@@ -10,7 +10,7 @@ import { trainCommand } from './train.ts';
 import { evaluateCommand } from './evaluate.ts';
 import { predictCommand } from './predict.ts';
 import { channelList, collectImages, visualizeCommand } from './visualize.ts';
-import { DEFAULT_BATCH_WINDOW_MS, serveCommand } from './serve.ts';
+import { DEFAULT_BATCH_WINDOW_MS, DEFAULT_MAX_BATCH, serveCommand } from './serve.ts';
 import { searchCommand } from './search.ts';
 import { exportCommand } from './export.ts';
 import { parseAugmentFlag } from '../model/validate.ts';
@@ -30,6 +30,12 @@ export function nonNegativeInt(value: string): number {
 export function nonNegativeNumber(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number ≥ 0');
+  return n;
+}
+
+function maxBatch(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('expected a whole number in 1..64');
   return n;
 }
 
@@ -124,12 +130,18 @@ function program(): Command {
     .option('--no-page', 'serve the API only: do not build or serve the page')
     .option('--rebuild', 'rebuild the page even if web/dist is up to date')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend for inference').choices(backendNames).default('wasm'))
-    .option('--workers <n>', 'inference worker threads (default: one per core; 0 = the main thread)', nonNegativeInt)
+    .option(
+      '--workers <n>',
+      'inference worker threads (default: one per core but one, left to the main thread; at least 1; 0 = the main thread)',
+      nonNegativeInt,
+    )
     .option('--batch-window <ms>', 'how long a predict request waits for others to share its forward pass', nonNegativeNumber, DEFAULT_BATCH_WINDOW_MS)
+    .option('--max-batch <n>', 'images in a forward pass that make it start at once, without waiting for the window (1..64)', maxBatch, DEFAULT_MAX_BATCH)
     .option('--token-file <file>', 'require `Authorization: Bearer TOKEN` with the token in this file (needed off loopback, or --no-auth)')
     .option('--no-auth', 'serve off loopback without a token (a proxy in front authenticates)')
     .option('--cors <origin>', 'allow this origin to call the API from a browser (repeatable; none by default)', (v: string, all: string[] = []) => [...all, v])
     .option('--rate-limit <n/min>', 'most requests per minute per client address (default: no limit)')
+    .option('--trust-proxy <proxies>', "read the client's address from X-Forwarded-For sent by these proxies only (addresses or CIDR ranges, comma-separated)")
     .option('--drain-timeout <s>', 'on SIGTERM, seconds to let requests in flight finish', positiveNumber, 10)
     .action(serveCommand);
 

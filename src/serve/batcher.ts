@@ -2,11 +2,13 @@
  * Dynamic batching for /api/predict, as TF Serving batches: concurrent requests are gathered into one
  * forward pass, run once, and answered individually.
  *
- * - A request waits at most `windowMs` for others to join (0: only those read in the same turn of the event
- *   loop, one `setImmediate`). A full batch (`maxBatch` images) goes at once.
+ * - A pass starts on an idle runner as soon as `maxBatch` images are queued, or when the oldest queued
+ *   request has waited `windowMs`. The window applies only while another pass is running, i.e. under load:
+ *   on an idle server a request goes at once (with those read in the same turn of the event loop, one
+ *   `setImmediate`), so a lone request is never delayed, and a request never waits more than the window.
  * - Passes run on `runners`: the main thread, or worker threads (workers.ts). While every runner is busy,
- *   requests queue, and a runner that comes free takes the whole queue (up to maxBatch) without waiting: so
- *   under load the batches grow by themselves, and a lone request pays only the window.
+ *   requests queue; a runner that comes free takes up to maxBatch of them, by the same rule (so with one
+ *   runner, the requests that arrived during a pass form the next batch).
  * - A single request's images are never split between passes; answers come back in request order.
  */
 import type { Prediction } from './schema.ts';
@@ -23,6 +25,9 @@ export interface Predictor {
   predict(images: Float32Array[], ms: number[]): Promise<Prediction[]>;
   /** Worker threads running the passes (0: the main thread). */
   readonly workers: number;
+  /** Forward passes run so far, and the images in them. */
+  readonly passes: number;
+  readonly images: number;
   close(): Promise<void>;
 }
 
@@ -54,6 +59,8 @@ export class PredictBatcher implements Predictor {
   private queuedImages = 0;
   private readonly idle: Runner[];
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** The timer is a setImmediate (window 0), not a window's setTimeout. */
+  private immediate = false;
   private running = 0;
   private closed = false;
 
@@ -73,23 +80,54 @@ export class PredictBatcher implements Predictor {
     return new Promise((resolve, reject) => {
       this.queue.push({ images, ms, queued: performance.now(), resolve, reject });
       this.queuedImages += images.length;
-      if (this.idle.length === 0) return; // a runner that comes free takes the queue
-      if (this.queuedImages >= this.maxBatch) return this.flush();
-      if (this.timer === undefined) {
-        // after this turn's I/O callbacks (every request read so far joins), or after the window
-        this.timer = this.windowMs > 0 ? setTimeout(() => this.flush(), this.windowMs) : setImmediate(() => this.flush());
-      }
+      this.schedule();
     });
   }
 
-  /** Starts passes on idle runners while there are queued requests. */
-  private flush(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer as NodeJS.Timeout);
-      clearImmediate(this.timer as NodeJS.Immediate);
-      this.timer = undefined;
+  /** The window a queued request waits for others now: only while a pass is running (see above). */
+  private get window(): number {
+    return this.running > 0 ? this.windowMs : 0;
+  }
+
+  /** Starts what may start now on idle runners; for the rest, sets the timer of the oldest request's window. */
+  private schedule(): void {
+    if (this.idle.length === 0 || this.queue.length === 0) return;
+    const window = this.window;
+    const due = this.queue[0].queued + window - performance.now();
+    if (this.queuedImages >= this.maxBatch || (window > 0 && due <= 0)) {
+      this.flush();
+      return;
     }
+    if (window === 0) {
+      // after this turn's I/O callbacks, so every request read so far joins (replacing a window's timer)
+      if (this.immediate) return;
+      this.clearTimer();
+      this.immediate = true;
+      this.timer = setImmediate(() => this.flush());
+      return;
+    }
+    if (this.timer === undefined) this.timer = setTimeout(() => this.flush(true), due);
+  }
+
+  private clearTimer(): void {
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer as NodeJS.Timeout);
+    clearImmediate(this.timer as NodeJS.Immediate);
+    this.timer = undefined;
+    this.immediate = false;
+  }
+
+  /**
+   * Starts passes on idle runners: full batches, and any batch whose oldest request's window is over
+   * (`fromTimer`: the timer of the oldest fired; the event loop's clock is coarser than performance.now()).
+   */
+  private flush(fromTimer = false): void {
+    this.clearTimer();
+    const now = performance.now() + (fromTimer ? 1 : 0.05);
     while (this.idle.length > 0 && this.queue.length > 0) {
+      const full = this.queuedImages >= this.maxBatch;
+      const window = this.window;
+      if (!full && window > 0 && this.queue[0].queued + window > now) break;
       const group: Job[] = [];
       let count = 0;
       while (this.queue.length > 0 && (group.length === 0 || count + this.queue[0].images.length <= this.maxBatch)) {
@@ -100,6 +138,7 @@ export class PredictBatcher implements Predictor {
       this.queuedImages -= count;
       void this.runGroup(this.idle.pop()!, group, count);
     }
+    this.schedule();
   }
 
   private async runGroup(runner: Runner, group: Job[], count: number): Promise<void> {
@@ -128,7 +167,7 @@ export class PredictBatcher implements Predictor {
     } finally {
       this.running -= 1;
       this.idle.push(runner);
-      if (this.queue.length > 0) this.flush(); // they have waited already: no window
+      this.schedule();
     }
   }
 

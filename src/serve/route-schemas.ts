@@ -129,12 +129,17 @@ export const sharedSchemas = [
   {
     $id: 'Health',
     type: 'object',
-    required: ['status', 'uptimeSeconds', 'backend', 'tensors'],
+    required: ['status', 'uptimeSeconds', 'backend', 'tensors', 'predict'],
     properties: {
       status: { const: 'ok' },
       uptimeSeconds: { type: 'number' },
       backend: { type: 'string' },
       tensors: { type: 'integer', description: 'tf.memory().numTensors of the main thread: flat across requests' },
+      predict: {
+        type: 'object',
+        description: '/api/predict forward passes and images so far; images / passes is the mean batch (to tune --batch-window)',
+        properties: { passes: { type: 'integer' }, images: { type: 'integer' } },
+      },
     },
   },
   {

@@ -123,6 +123,7 @@ export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): P
       uptimeSeconds: Math.round((performance.now() - started) / 100) / 10,
       backend: ctx.backend,
       tensors: tf.memory().numTensors,
+      predict: { passes: ctx.predictor.passes, images: ctx.predictor.images },
     }),
   );
 
@@ -182,7 +183,7 @@ async function readInputs(request: FastifyRequest, batchLimit: number, net: Netw
   const ms: number[] = [];
   for (const [i, input] of checked.inputs.entries()) {
     const t = performance.now();
-    images.push(await toPixels(input, checked.batch ? `batch[${i}].image` : 'image', net));
+    images.push('pixels' in input ? input.pixels : await toPixels(input, checked.batch ? `batch[${i}].image` : 'image', net));
     ms.push(performance.now() - (i === 0 ? t0 : t));
   }
   return { batch: checked.batch, images, ms };

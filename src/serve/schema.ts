@@ -112,6 +112,8 @@ export interface Health {
   backend: string;
   /** tf.memory().numTensors: constant across requests (a leak would show here). */
   tensors: number;
+  /** /api/predict's forward passes and the images in them so far (images / passes: the mean batch). */
+  predict: { passes: number; images: number };
 }
 
 export interface Ready {

@@ -631,10 +631,11 @@ describe('the model, the data, the document', () => {
   test('GET /healthz', async () => {
     const r = await get('/healthz');
     assert.equal(r.statusCode, 200);
-    const h = r.json() as { status: string; backend: string; tensors: number };
+    const h = r.json() as { status: string; backend: string; tensors: number; predict: { passes: number; images: number } };
     assert.equal(h.status, 'ok');
     assert.equal(h.backend, 'wasm');
     assert.equal(h.tensors, tensorCount());
+    assert.ok(h.predict.passes >= 1 && h.predict.images >= h.predict.passes, JSON.stringify(h.predict));
   });
 
   test('GET /tfjs-wasm/*.wasm: the wasm binaries from node_modules, as application/wasm', async () => {
@@ -695,7 +696,7 @@ describe('resources', () => {
 
   test('one log line per request, in a fixed format', () => {
     assert.equal(lines.length, requests, 'one line per request');
-    const format = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (GET|POST) \S+ \d{3} \d+\.\d ms$/;
+    const format = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z 127\.0\.0\.1 (GET|POST) \S+ \d{3} \d+\.\d ms$/;
     for (const line of lines) assert.match(line, format);
     assert.ok(lines.some((l) => / POST \/api\/predict 200 /.test(l)));
     assert.ok(lines.some((l) => / POST \/api\/predict 413 /.test(l)));

@@ -52,27 +52,35 @@ test('requests made in one turn share a pass of at most maxBatch images; answers
   assert.deepEqual(sizes, [6, 5, 1], 'a later request gets its own pass');
 });
 
-test('a window gathers requests that arrive over a few ms; a lone request waits only the window', async () => {
+test('a window gathers requests that arrive while another pass runs; on an idle server a request goes at once', async () => {
   const sizes: number[] = [];
-  const batcher = new PredictBatcher([runner(sizes)], { windowMs: 30, maxBatch: 64 });
+  const batcher = new PredictBatcher([runner(sizes, 60), runner(sizes, 60)], { windowMs: 30, maxBatch: 64 });
   const t0 = performance.now();
-  const first = batcher.predict([digit(0)], [0]);
+  const first = batcher.predict([digit(0)], [0]); // idle server: at once, busy for 60 ms
+  while (sizes.length === 0) await new Promise((r) => setImmediate(r));
+  const t1 = performance.now();
+  const second = batcher.predict([digit(1)], [0]); // a pass is running: waits up to 30 ms for company
   await new Promise((r) => setTimeout(r, 10));
-  const second = batcher.predict([digit(1)], [0]);
-  await Promise.all([first, second]);
-  assert.deepEqual(sizes, [2], 'both in one pass');
-  const lone = performance.now();
-  await batcher.predict([digit(2)], [0]);
-  const waited = performance.now() - lone;
-  assert.ok(waited >= 25 && waited < 30 + 200, `a lone request took ${waited.toFixed(1)} ms with a 30 ms window`);
-  assert.ok(performance.now() - t0 < 2000);
+  const third = batcher.predict([digit(2)], [0]); // joins it
+  await first;
+  const firstTook = performance.now() - t0;
+  await Promise.all([second, third]);
+  const secondTook = performance.now() - t1;
+  assert.deepEqual(sizes, [1, 2], 'the second and third share a pass on the other runner');
+  assert.ok(firstTook < 60 + 25, `the lone first request took ${firstTook.toFixed(1)} ms: it waited for the window`);
+  assert.ok(secondTook >= 25 + 60, `the second request took ${secondTook.toFixed(1)} ms: it did not wait for its window`);
+  assert.ok(secondTook < 30 + 60 + 200, `the second request took ${secondTook.toFixed(1)} ms`);
 });
 
-test('a full batch goes at once, without waiting for the window', async () => {
+test('a full batch goes at once, even while another pass runs', async () => {
   const sizes: number[] = [];
-  const batcher = new PredictBatcher([runner(sizes)], { windowMs: 5000, maxBatch: 4 });
+  const batcher = new PredictBatcher([runner(sizes, 40), runner(sizes, 40)], { windowMs: 5000, maxBatch: 3 });
   const t0 = performance.now();
-  await batcher.predict([digit(0), digit(1), digit(2), digit(3)], [0, 0, 0, 0]);
+  const busy = batcher.predict([digit(0)], [0]);
+  await new Promise((r) => setTimeout(r, 5));
+  await batcher.predict([digit(1), digit(2), digit(3)], [0, 0, 0]);
+  await busy;
+  assert.deepEqual(sizes, [1, 3]);
   assert.ok(performance.now() - t0 < 1000, 'did not wait 5 s');
 });
 

@@ -5,6 +5,7 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { fixtureModelDir } from '../helpers/fixture-model.ts';
+import { defaultServeWorkers } from '../../src/cli/serve.ts';
 
 const bin = fileURLToPath(new URL('../../bin/convlab.js', import.meta.url));
 let model: string;
@@ -46,7 +47,7 @@ after(() => {
 test('serve --no-page: answers on loopback, logs one line per request, stops cleanly on SIGTERM', async () => {
   const { child, url, out } = await serve('--model', model, '--port', '0', '--no-page');
   children.push(child);
-  assert.match(out(), /^convlab serving .* on wasm \(\d+ workers?, batch window \d+ ms\) at http:\/\/127\.0\.0\.1:\d+\/ \(API only\)/m);
+  assert.match(out(), /^convlab serving .* on wasm \(\d+ workers?, batch window [\d.]+ ms, max batch \d+\) at http:\/\/127\.0\.0\.1:\d+\/ \(API only\)/m);
 
   const health = await fetch(`${url}healthz`);
   assert.equal(health.status, 200);
@@ -70,10 +71,17 @@ test('serve --no-page: answers on loopback, logs one line per request, stops cle
     ['POST', '/api/predict', 400],
     ['GET', '/', 503],
   ]) {
-    const n = lines.filter((l) => new RegExp(`^\\S+Z ${method} ${path} ${status} \\d+\\.\\d ms$`).test(l)).length;
+    const n = lines.filter((l) => new RegExp(`^\\S+Z 127\\.0\\.0\\.1 ${method} ${path} ${status} \\d+\\.\\d ms$`).test(l)).length;
     assert.equal(n, 1, `one line for ${method} ${path} ${status}:\n${out()}`);
   }
   assert.match(out(), /SIGTERM: draining .*\nstopped\n/);
+});
+
+test('the default --workers leaves one core to the main thread, and is at least 1', () => {
+  assert.deepEqual(
+    [1, 2, 3, 8].map((cores) => defaultServeWorkers(cores)),
+    [1, 1, 2, 7],
+  );
 });
 
 test('a missing model, or a port in use, is one line on stderr and exit code 2', async () => {
@@ -140,7 +148,7 @@ test('a token file that is missing or too short: one line, exit 2', async () => 
 test('SIGTERM drains: requests in flight are answered, exit 0 within the bound', async () => {
   const { child, url, out } = await serve('--model', model, '--port', '0', '--no-page', '--workers', '1', '--drain-timeout', '5');
   children.push(child);
-  assert.match(out(), /\(1 worker, batch window \d+ ms\)/);
+  assert.match(out(), /\(1 worker, batch window [\d.]+ ms, max batch \d+\)/);
   assert.deepEqual(await (await fetch(`${url}readyz`)).json(), { ready: true, workers: 1 });
   const batch = JSON.stringify({ batch: Array.from({ length: 64 }, () => ({ pixels: new Array(784).fill(0.2) })) });
   let killedAt = Infinity;

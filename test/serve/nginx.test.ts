@@ -12,13 +12,16 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { freePort, serve } from '../helpers/cli.ts';
+import { fileURLToPath } from 'node:url';
 import { fixtureModelDir } from '../helpers/fixture-model.ts';
 import { loadMnist } from '../../src/data/mnist.ts';
 import type { Prediction } from '../../src/serve/schema.ts';
 
+const bin = fileURLToPath(new URL('../../bin/convlab.js', import.meta.url));
 const nginx =
   ['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/nginx', '/usr/local/bin/nginx'].find((p) => existsSync(p)) ??
   (spawnSync('sh', ['-c', 'command -v nginx'], { encoding: 'utf8' }).stdout.trim() || undefined);
@@ -39,14 +42,42 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Starts `convlab serve` on a port of its own choosing; resolves with the process and its port once it listens. */
-async function serveOn(model: string): Promise<{ child: ChildProcess; port: number }> {
-  const { child, url } = await serve(['--model', model, '--port', '0', '--no-page', '--workers', '1']);
-  children.push(child);
-  return { child, port: Number(new URL(url).port) };
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
-function nginxConfig(listen: number, upstreams: number[]): string {
+/** Starts `convlab serve` on `port`; resolves once it listens. `output()` is what it printed so far. */
+function serve(model: string, port: number, ...extra: string[]): Promise<ChildProcess & { output: () => string }> {
+  let out = '';
+  const child = Object.assign(
+    spawn(process.execPath, [bin, 'serve', '--model', model, '--port', String(port), '--no-page', '--workers', '1', ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+    { output: () => out },
+  );
+  children.push(child);
+  child.stderr!.on('data', (d) => (out += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`convlab serve did not start in 60 s:\n${out}`)), 60_000);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('convlab serving ')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`convlab serve exited with ${code}:\n${out}`)));
+  });
+}
+
+function nginxConfig(listen: number, upstreams: number[], extra = ''): string {
   // As root the master would switch its workers to `nobody`, who cannot read this private folder.
   const user = process.getuid?.() === 0 ? `user ${userInfo().username};\n` : '';
   return `${user}daemon off;
@@ -77,10 +108,28 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=30s;`
       proxy_next_upstream_tries 2;
       proxy_connect_timeout 2s;
       proxy_read_timeout 20s;
+${extra}
     }
   }
 }
 `;
+}
+
+/** Runs nginx with `dir/name` in the foreground; resolves once it proxies /healthz on `port`. */
+async function startNginx(name: string, port: number): Promise<ChildProcess> {
+  const proxy = spawn(nginx!, ['-p', dir, '-c', join(dir, name)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(proxy);
+  let proxyOut = '';
+  proxy.stderr!.on('data', (d) => (proxyOut += d));
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return proxy;
+    assert.ok(i < 100 && proxy.exitCode === null, `nginx did not start:\n${proxyOut}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 test('two instances behind nginx: one SIGKILLed mid-run, every request answered correctly, the survivor serving', { skip, timeout: 180_000 }, async () => {
@@ -89,24 +138,12 @@ test('two instances behind nginx: one SIGKILLed mid-run, every request answered 
   const mnist = await loadMnist();
   const digits = Array.from({ length: 8 }, (_, k) => Array.from(mnist.test.images.slice(k * 784, (k + 1) * 784)));
 
-  const [{ child: a, port: pa }, { child: b, port: pb }] = await Promise.all([serveOn(model), serveOn(model)]);
-  const pn = await freePort();
+  const [pa, pb, pn] = [await freePort(), await freePort(), await freePort()];
+  const [a, b] = await Promise.all([serve(model, pa), serve(model, pb)]);
   await mkdir(join(dir, 'tmp'));
   await writeFile(join(dir, 'nginx.conf'), nginxConfig(pn, [pa, pb]));
-  const proxy = spawn(nginx, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(proxy);
-  let proxyOut = '';
-  proxy.stderr.on('data', (d) => (proxyOut += d));
+  const proxy = await startNginx('nginx.conf', pn);
   const base = `http://127.0.0.1:${pn}`;
-  for (let i = 0; ; i++) {
-    const ok = await fetch(`${base}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    assert.ok(i < 100 && proxy.exitCode === null, `nginx did not start:\n${proxyOut}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 
   // the answer each digit must get, straight from an instance
   const expected: Prediction[] = [];
@@ -180,5 +217,60 @@ test('two instances behind nginx: one SIGKILLed mid-run, every request answered 
   b.kill('SIGTERM');
   const code = await new Promise((resolve) => b.once('exit', resolve));
   assert.equal(code, 0, 'the survivor drains and exits 0 on SIGTERM');
+  await new Promise((resolve) => (proxy.exitCode === null ? proxy.once('exit', resolve) : resolve(null)));
+});
+
+/** POST /api/predict from the local address `from` (127.0.0.2, ...: every 127/8 address is this machine). */
+function predictFrom(port: number, from: string, headers: Record<string, string> = {}): Promise<number> {
+  const body = JSON.stringify({ pixels: new Array(784).fill(0) });
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        localAddress: from,
+        method: 'POST',
+        path: '/api/predict',
+        headers: { 'content-type': 'application/json', ...headers },
+        agent: false,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('behind nginx with --trust-proxy: the rate limit counts each client nginx saw, and a spoofed X-Forwarded-For changes nothing', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  assert.ok(nginx, 'CI=true and no nginx: install it (apt-get install nginx)');
+  const model = await fixtureModelDir();
+  const [pi, pn] = [await freePort(), await freePort()];
+  // nginx connects to the instance from 127.0.0.1; clients come from 127.0.0.2 and 127.0.0.3
+  const instance = await serve(model, pi, '--trust-proxy', '127.0.0.1', '--rate-limit', '3/min');
+  await mkdir(join(dir, 'tmp'), { recursive: true });
+  await writeFile(join(dir, 'trust.conf'), nginxConfig(pn, [pi], '      proxy_set_header X-Forwarded-For $remote_addr;'));
+  const proxy = await startNginx('trust.conf', pn);
+
+  const a = [];
+  for (let i = 0; i < 4; i++) a.push(await predictFrom(pn, '127.0.0.2', i === 3 ? { 'x-forwarded-for': '198.51.100.7' } : {}));
+  assert.deepEqual(a, [200, 200, 200, 429], 'client A: 3 a minute; its own X-Forwarded-For does not reset the count');
+  assert.equal(await predictFrom(pn, '127.0.0.3'), 200, 'client B behind the same proxy has its own count');
+  // straight to the instance, not through the trusted proxy: the header is not believed
+  assert.equal(await predictFrom(pi, '127.0.0.2', { 'x-forwarded-for': '198.51.100.8' }), 429, 'a direct client is keyed on its own address');
+  proxy.kill('SIGQUIT');
+  instance.kill('SIGTERM');
+  assert.equal(await new Promise((resolve) => instance.once('exit', resolve)), 0);
+  const lines = instance.output().split('\n');
+  assert.ok(
+    lines.some((l) => / 127\.0\.0\.3 POST \/api\/predict 200 /.test(l)),
+    `the log names the client:\n${lines.slice(-8).join('\n')}`,
+  );
+  assert.ok(!lines.some((l) => /198\.51\.100\./.test(l)), 'a spoofed address never reaches the log');
   await new Promise((resolve) => (proxy.exitCode === null ? proxy.once('exit', resolve) : resolve(null)));
 });

@@ -14,6 +14,7 @@ import { fixtureModelDir } from '../helpers/fixture-model.ts';
 import { buildServer } from '../../src/serve/server.ts';
 import { sameToken } from '../../src/serve/security.ts';
 import { withoutPaths } from '../../src/serve/errors.ts';
+import { parseTrustProxy } from '../../src/cli/serve.ts';
 
 const TOKEN = 'a-test-token-0123456789abcdef';
 const pixels = JSON.stringify({ pixels: Array.from({ length: 784 }, () => 0) });
@@ -110,6 +111,62 @@ test('rate limit: the request over N a minute gets 429 RATE_LIMITED with retry-a
   for (let i = 0; i < 10; i++) assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
   const other = await app.inject({ ...predict(), remoteAddress: '10.0.0.7' });
   assert.equal(other.statusCode, 200, 'per client address');
+});
+
+describe('trust proxy: the client address behind a proxy', () => {
+  const from = (remoteAddress: string, forwardedFor?: string): InjectOptions => ({
+    ...predict(forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor }),
+    remoteAddress,
+  });
+  const statuses = async (app: FastifyInstance, requests: InjectOptions[]) => {
+    const out: number[] = [];
+    for (const r of requests) out.push((await app.inject(r)).statusCode);
+    return out;
+  };
+
+  test('off by default: X-Forwarded-For is ignored, the rate limit counts the connection', async () => {
+    const app = await server({ rateLimit: 2 });
+    const got = await statuses(app, [from('10.0.0.9', '203.0.113.1'), from('10.0.0.9', '203.0.113.2'), from('10.0.0.9', '203.0.113.3')]);
+    assert.deepEqual(got, [200, 200, 429]);
+  });
+
+  test('from a trusted proxy, each forwarded client has its own count; from anyone else, the header changes nothing', async () => {
+    const lines: string[] = [];
+    const app = await server({ rateLimit: 2, trustProxy: ['127.0.0.1'], log: (l) => lines.push(l) });
+    // two clients behind the proxy: counted apart
+    assert.deepEqual(
+      await statuses(app, [from('127.0.0.1', '203.0.113.1'), from('127.0.0.1', '203.0.113.1'), from('127.0.0.1', '203.0.113.1')]),
+      [200, 200, 429],
+    );
+    assert.deepEqual(await statuses(app, [from('127.0.0.1', '203.0.113.2')]), [200]);
+    // a client behind the proxy that sends its own X-Forwarded-For (the proxy appends the real address): the real one counts
+    assert.deepEqual(await statuses(app, [from('127.0.0.1', '198.51.100.7, 203.0.113.1')]), [429]);
+    // an untrusted client that spoofs the header: keyed on its own address, whatever it claims
+    const spoofed = await statuses(app, [from('10.0.0.9', '203.0.113.50'), from('10.0.0.9', '203.0.113.51'), from('10.0.0.9', '203.0.113.2')]);
+    assert.deepEqual(spoofed, [200, 200, 429]);
+    // the log names the client, as the rate limit sees it
+    assert.ok(
+      lines.some((l) => / 203\.0\.113\.1 POST \/api\/predict 429 /.test(l)),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((l) => / 10\.0\.0\.9 POST \/api\/predict 200 /.test(l)),
+      lines.join('\n'),
+    );
+    assert.ok(!lines.some((l) => / 203\.0\.113\.5\d /.test(l)), 'a spoofed address never reaches the log');
+  });
+
+  test('parseTrustProxy: addresses, CIDR ranges and names; a hop count or anything else is one line', () => {
+    assert.deepEqual(parseTrustProxy('127.0.0.1'), ['127.0.0.1']);
+    assert.deepEqual(parseTrustProxy('10.0.0.0/8, ::1,fd00::/8,loopback'), ['10.0.0.0/8', '::1', 'fd00::/8', 'loopback']);
+    assert.throws(() => parseTrustProxy('1'), /hop count cannot tell/);
+    for (const bad of ['', 'true', '0', '2', '10.0.0.0/33', '10.0.0.1/', 'nginx', '10.0.0.1,,10.0.0.2', '300.1.1.1'])
+      assert.throws(
+        () => parseTrustProxy(bad),
+        (err: Error & { code?: string }) => err.code === 'BAD_TRUST_PROXY' && !err.message.includes('\n'),
+        bad,
+      );
+  });
 });
 
 test('security headers and a CSP without inline script, on the page and the API', async () => {
