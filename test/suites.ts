@@ -25,6 +25,7 @@ export const SLOW: Readonly<Record<string, string>> = {
   'test/package/pack.test.ts': '62 s + npm pack and install: the published package as a user gets it',
   'test/predict/corpus.test.ts':
     '46 s of CPU (115 s wall at load 8): accuracy gate on the 600 distorted pictures of the README table through the default model',
+  'test/serve/colour.test.ts': '8-19 s: trains the colour model, then pictures through the API and convlab predict (test/predict/colour.test.ts stays fast)',
   'test/serve/fuzz.test.ts': '9 s: 10,000 fuzzed requests (api.test.ts keeps the property tests of every route)',
   'test/serve/nginx.test.ts': '12 s: two instances behind nginx, one SIGKILLed under load',
   'test/train/leaks.test.ts': '21 s: memory over many steps and requests, in this thread and in every worker',

@@ -5,6 +5,7 @@ import { useBackend, type BackendName } from '../backend.ts';
 import { loadParams } from '../model/load.ts';
 import { disposeParams, predictProbabilities } from '../model/cnn.ts';
 import { decodeImage, readPicture, requireInk, toMnist, type DecodeTiming, type GrayImage, type MnistDigit } from '../predict/preprocess.ts';
+import { predictColour } from './predict-colour.ts';
 import { ConvlabError, ImageError, UsageError } from '../errors.ts';
 
 export interface Prediction {
@@ -13,7 +14,7 @@ export interface Prediction {
   probabilities: number[];
   /** What a person should know before trusting the answer: several digits, low confidence, ink cut off. */
   warnings: string[];
-  /** The 784 values the network received (with --preprocessed). */
+  /** The values the network received (with --preprocessed): 784 for a digit model, height×width×3 for a colour one. */
   preprocessed?: number[];
 }
 
@@ -36,10 +37,11 @@ export async function predictCommand(files: string[], flags: PredictFlags): Prom
   const model = await loadParams(flags.model);
   try {
     const { height, width, channels } = model.net.input;
+    if (channels === 3) return await predictColour(files, flags, model.net, model.params);
     if (height !== 28 || width !== 28 || channels !== 1) {
       throw new UsageError(
         'MODEL_INPUT_SHAPE',
-        `${flags.model} takes ${height}x${width}x${channels} images, but predict prepares pictures as 28x28 grayscale digits; use convlab evaluate for this model`,
+        `${flags.model} takes ${height}x${width}x${channels} images, but predict prepares pictures as 28x28 grayscale digits or as colour (x3) images; use convlab evaluate for this model`,
       );
     }
     if (flags.show) await mkdir(flags.show, { recursive: true });
@@ -135,7 +137,7 @@ async function writeShow(dir: string, file: string, gray: GrayImage, digit: Mnis
   await rename(`${out}.tmp`, out); // atomic: a reader never sees half a file
 }
 
-function top3(p: number[]): string {
+export function top3(p: number[]): string {
   return p
     .map((v, i) => [i, v] as const)
     .sort((a, b) => b[1] - a[1])

@@ -1,7 +1,7 @@
 /**
- * Picture bytes → GrayImage, in Node, with the Skia decoder of `@napi-rs/canvas` (imported lazily, so that
- * importing predict/ in a browser pulls in neither Node nor Skia). It reads PNG, JPEG, WebP, GIF (the first
- * frame), AVIF and BMP, and applies a JPEG's EXIF orientation, so a photo stored sideways comes out upright.
+ * Picture bytes → GrayImage (or RgbaImage, for colour models), in Node, with the Skia decoder of
+ * `@napi-rs/canvas` (imported lazily, so that importing predict/ in a browser pulls in neither Node nor
+ * Skia). It reads PNG, JPEG, WebP, GIF (the first frame), AVIF and BMP, and applies a JPEG's EXIF orientation, so a photo stored sideways comes out upright.
  *
  * Before anything is decoded the header is read here: the declared size is checked against `MAX_PIXELS`
  * (a 30,000 x 30,000 header or a PNG bomb is refused before it can allocate gigabytes), and PNG, JPEG, WebP
@@ -209,12 +209,31 @@ export interface DecodeTiming {
   height: number;
 }
 
+/** A decoded picture: RGBA bytes (not premultiplied), longer side at most `DECODE_SIDE`. */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  rgba: Uint8ClampedArray;
+}
+
 /**
  * Picture bytes → grayscale, alpha composited over white, EXIF orientation applied (by Skia), longer side
  * at most `DECODE_SIDE`. Errors (`ImageError`): IMAGE_EMPTY, IMAGE_DECODE (unknown format, corrupt,
  * truncated), IMAGE_TOO_LARGE. `name` is only used in messages; `timing`, when given, is filled in.
  */
 export async function decodeImage(bytes: Uint8Array, name: string, timing?: DecodeTiming): Promise<GrayImage> {
+  const { width: w, height: h, rgba } = await decodeRgba(bytes, name, timing);
+  const t2 = performance.now();
+  const gray = grayFromRgba(rgba, w, h);
+  if (timing) timing.gray = performance.now() - t2;
+  return gray;
+}
+
+/**
+ * Picture bytes → RGBA, with the checks, EXIF orientation, shrinking and errors of `decodeImage`; for
+ * colour models (`colourInput` makes their input from it). `timing.gray` stays 0.
+ */
+export async function decodeRgba(bytes: Uint8Array, name: string, timing?: DecodeTiming): Promise<RgbaImage> {
   const t0 = performance.now();
   if (bytes.length === 0) {
     throw new ImageError('IMAGE_EMPTY', `${name}: the file is empty (0 bytes); save the picture again as PNG or JPEG`);
@@ -244,10 +263,8 @@ export async function decodeImage(bytes: Uint8Array, name: string, timing?: Deco
   ctx.imageSmoothingQuality = 'high';
   ctx.drawImage(image, 0, 0, w, h); // onto a transparent canvas: alpha survives, grayFromRgba puts it over white
   const rgba = ctx.getImageData(0, 0, w, h).data;
-  const t2 = performance.now();
-  const gray = grayFromRgba(rgba, w, h);
-  if (timing) Object.assign(timing, { decode: t1 - t0, shrink: t2 - t1, gray: performance.now() - t2, width, height });
-  return gray;
+  if (timing) Object.assign(timing, { decode: t1 - t0, shrink: performance.now() - t1, gray: 0, width, height });
+  return { width: w, height: h, rgba };
 }
 
 /** A picture with no ink is refused rather than classified: the network would answer something anyway. */

@@ -4,7 +4,7 @@
  * also the explanation of a request the route schema rejected (see validation.ts), so every error body
  * names the first problem in words. Pure, so the page can run them before it sends.
  */
-import { ApiError, LIMITS, PIXEL_COUNT, type MnistSplit } from './schema.ts';
+import { ApiError, IMAGE_SIDE, LIMITS, type MnistSplit } from './schema.ts';
 
 /** A checked input: pixels ready for the network, or image bytes still to decode (base64 checked). */
 export type CheckedInput = { pixels: Float32Array } | { base64: string };
@@ -14,8 +14,17 @@ export type CheckedRequest = { batch: false; inputs: [CheckedInput] } | { batch:
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** The served model's input; pixels are checked against it (28x28x1 unless told). */
+export interface InputShape {
+  height: number;
+  width: number;
+  channels: number;
+}
+const DIGIT: InputShape = { height: IMAGE_SIDE, width: IMAGE_SIDE, channels: 1 };
+const countOf = (s: InputShape) => s.height * s.width * s.channels;
+
 /** Checks a JSON body of /api/predict or /api/activations; throws ApiError naming the first problem. */
-export function checkPredictRequest(body: unknown, batchLimit: number): CheckedRequest {
+export function checkPredictRequest(body: unknown, batchLimit: number, shape: InputShape = DIGIT): CheckedRequest {
   if (!isObject(body)) {
     throw new ApiError('BAD_REQUEST', `expected a JSON object {"pixels": [...]}, {"image": "..."} or {"batch": [...]}, got ${describe(body)}`);
   }
@@ -32,12 +41,12 @@ export function checkPredictRequest(body: unknown, batchLimit: number): CheckedR
         `"batch" has ${batch.length} inputs, over the limit of ${batchLimit} for this route; split it into smaller batches`,
       );
     }
-    return { batch: true, inputs: batch.map((item, i) => checkInput(item, `batch[${i}]`)) };
+    return { batch: true, inputs: batch.map((item, i) => checkInput(item, `batch[${i}]`, shape)) };
   }
-  return { batch: false, inputs: [checkInput(body, '')] };
+  return { batch: false, inputs: [checkInput(body, '', shape)] };
 }
 
-function checkInput(value: unknown, where: string): CheckedInput {
+function checkInput(value: unknown, where: string, shape: InputShape): CheckedInput {
   const at = (field: string) => (where ? `${where}.${field}` : field);
   if (!isObject(value)) {
     throw new ApiError('BAD_REQUEST', `${where || 'the body'} must be an object {"pixels": [...]} or {"image": "..."}, got ${describe(value)}`);
@@ -45,12 +54,12 @@ function checkInput(value: unknown, where: string): CheckedInput {
   const hasPixels = 'pixels' in value,
     hasImage = 'image' in value;
   if (hasPixels && hasImage) throw new ApiError('INPUT_AMBIGUOUS', `${where || 'the body'} has both "pixels" and "image"; send one`);
-  if (hasPixels) return { pixels: checkPixels(value.pixels, at('pixels')) };
+  if (hasPixels) return { pixels: checkPixels(value.pixels, at('pixels'), shape) };
   if (hasImage) return { base64: checkBase64(value.image, at('image')) };
   const keys = Object.keys(value);
   throw new ApiError(
     'INPUT_MISSING',
-    `${where || 'the body'} has no "pixels" (784 numbers in 0..1) or "image" (base64 PNG/JPEG)` +
+    `${where || 'the body'} has no "pixels" (${countOf(shape)} numbers in 0..1) or "image" (base64 PNG/JPEG)` +
       (keys.length
         ? `; it has ${keys
             .slice(0, 5)
@@ -60,16 +69,21 @@ function checkInput(value: unknown, where: string): CheckedInput {
   );
 }
 
-/** 784 finite numbers in [0,1] → Float32Array. */
-export function checkPixels(value: unknown, where = 'pixels'): Float32Array {
+/** The input's values (784 for a 28x28 digit, height×width×channels for the served model): finite, in [0,1] → Float32Array. */
+export function checkPixels(value: unknown, where = 'pixels', shape: InputShape = DIGIT): Float32Array {
+  const count = countOf(shape);
   if (!Array.isArray(value)) {
-    throw new ApiError('PIXELS_LENGTH', `"${where}" must be an array of ${PIXEL_COUNT} numbers, got ${describe(value)}`);
+    throw new ApiError('PIXELS_LENGTH', `"${where}" must be an array of ${count} numbers, got ${describe(value)}`);
   }
-  if (value.length !== PIXEL_COUNT) {
-    throw new ApiError('PIXELS_LENGTH', `"${where}" has ${value.length} values, expected ${PIXEL_COUNT} (a 28x28 image, row by row)`);
+  if (value.length !== count) {
+    const image =
+      shape.channels === 1
+        ? `a ${shape.height}x${shape.width} image, row by row`
+        : `a ${shape.height}x${shape.width}x${shape.channels} image, row by row, the ${shape.channels} channels of each pixel together`;
+    throw new ApiError('PIXELS_LENGTH', `"${where}" has ${value.length} values, expected ${count} (${image})`);
   }
-  const out = new Float32Array(PIXEL_COUNT);
-  for (let i = 0; i < PIXEL_COUNT; i++) {
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
     const v = value[i];
     if (typeof v !== 'number' || !Number.isFinite(v)) {
       throw new ApiError('PIXELS_NOT_NUMBER', `"${where}[${i}]" is ${describe(v)}, not a number; send numbers in 0..1`);

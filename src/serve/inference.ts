@@ -7,20 +7,28 @@ import * as tf from '@tensorflow/tfjs';
 import { ConvlabError } from '../errors.ts';
 import type { NetworkConfig } from '../model/config.ts';
 import { forward, type Activations as Recorded, type Params } from '../model/cnn.ts';
-import { digitFromBytes } from '../predict/preprocess.ts';
+import { colourInput, decodeRgba, digitFromBytes } from '../predict/preprocess.ts';
 import { architecture } from '../model/architecture.ts';
 import { ApiError, LIMITS, isErrorCode, type Activations, type LayerActivation, type Prediction } from './schema.ts';
 import type { CheckedInput } from './checks.ts';
 
-/** A checked input → the 784 pixels the network takes. Pictures are preprocessed like `convlab predict`. */
-export async function toPixels(input: CheckedInput, name: string): Promise<Float32Array> {
+/** A checked input → the pixels the network takes. Pictures are preprocessed like `convlab predict`. */
+export async function toPixels(input: CheckedInput, name: string, net?: NetworkConfig): Promise<Float32Array> {
   if ('pixels' in input) return input.pixels;
-  return pixelsFromImage(Buffer.from(input.base64, 'base64'), name);
+  return pixelsFromImage(Buffer.from(input.base64, 'base64'), name, net);
 }
 
-/** PNG/JPEG bytes → MNIST-style pixels; image errors become ApiErrors with the same code. */
-export async function pixelsFromImage(bytes: Uint8Array, name: string): Promise<Float32Array> {
+/**
+ * PNG/JPEG bytes → the network's input: MNIST-style pixels, or for a colour model (3 channels) the picture
+ * resized to its input by area averaging (`colourInput`, as the page does). Image errors become ApiErrors
+ * with the same code.
+ */
+export async function pixelsFromImage(bytes: Uint8Array, name: string, net?: NetworkConfig): Promise<Float32Array> {
   try {
+    if (net?.input.channels === 3) {
+      const picture = await decodeRgba(bytes, name);
+      return colourInput(picture.rgba, picture.width, picture.height, net.input);
+    }
     return (await digitFromBytes(bytes, name)).pixels; // refuses a picture with no ink (IMAGE_NO_INK, 400)
   } catch (err) {
     if (err instanceof ConvlabError) throw new ApiError(isErrorCode(err.code) ? err.code : 'IMAGE_DECODE', err.message, { cause: err });

@@ -28,10 +28,10 @@ export const sharedSchemas = [
     properties: {
       pixels: {
         type: 'array',
-        minItems: PIXEL_COUNT,
-        maxItems: PIXEL_COUNT,
         items: { type: 'number', minimum: 0, maximum: 1 },
-        description: '28x28 pixels, row-major, white ink (1) on black (0), as MNIST divided by 255',
+        description:
+          '28x28 pixels, row-major, white ink (1) on black (0), as MNIST divided by 255; for a colour model, height x width x 3 ' +
+          'values (32x32x3 = 3,072 for CIFAR-10), RGB per pixel. The count is checked against the served model (PIXELS_LENGTH)',
       },
     },
   },

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadMnist, type MnistSplits } from '../data/mnist.ts';
 import type { LabeledImages } from '../data/idx.ts';
 import { architecture } from '../model/architecture.ts';
+import type { NetworkConfig } from '../model/config.ts';
 import { activations, pixelsFromImage, toPixels } from './inference.ts';
 import type { Predictor } from './batcher.ts';
 import { ApiError, LIMITS, type Health, type MnistSubset, type ModelInfo, type Ready } from './schema.ts';
@@ -44,16 +45,19 @@ export const explainers: Explainers = {
 export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
   const { model } = ctx;
   const started = performance.now();
+  // pixels are counted against the served model's input (784 for a digit model, 3,072 for a 32x32x3 one)
+  explainers['body POST /api/predict'] = (body) => void checkPredictRequest(body, LIMITS.predictBatch, model.net.input);
+  explainers['body POST /api/activations'] = (body) => void checkPredictRequest(body, LIMITS.activationsBatch, model.net.input);
 
   // --- inference
   app.post('/api/predict', { schema: routeSchemas['POST /api/predict'] }, async (request) => {
-    const { batch, images, ms } = await readInputs(request, LIMITS.predictBatch);
+    const { batch, images, ms } = await readInputs(request, LIMITS.predictBatch, model.net);
     const answers = await ctx.predictor.predict(images, ms);
     return batch ? answers : answers[0];
   });
 
   app.post('/api/activations', { schema: routeSchemas['POST /api/activations'] }, async (request) => {
-    const { batch, images, ms } = await readInputs(request, LIMITS.activationsBatch);
+    const { batch, images, ms } = await readInputs(request, LIMITS.activationsBatch, model.net);
     const answers = activations(model.net, model.params, images, ms);
     return batch ? answers : answers[0];
   });
@@ -144,8 +148,8 @@ export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): P
   });
 }
 
-/** The request's inputs as 784-pixel images, from JSON, a multipart upload or raw image bytes. */
-async function readInputs(request: FastifyRequest, batchLimit: number): Promise<{ batch: boolean; images: Float32Array[]; ms: number[] }> {
+/** The request's inputs as the network's input (784 pixels for a digit model), from JSON, a multipart upload or raw image bytes. */
+async function readInputs(request: FastifyRequest, batchLimit: number, net: NetworkConfig): Promise<{ batch: boolean; images: Float32Array[]; ms: number[] }> {
   const t0 = performance.now();
   if (request.isMultipart()) {
     let image: Float32Array | undefined;
@@ -154,7 +158,7 @@ async function readInputs(request: FastifyRequest, batchLimit: number): Promise<
         if (image !== undefined) {
           throw new ApiError('MULTIPART_TOO_MANY_FILES', 'upload one image file per request; for several, send {"batch": [...]} as JSON');
         }
-        image = await pixelsFromImage(await part.toBuffer(), part.filename || part.fieldname);
+        image = await pixelsFromImage(await part.toBuffer(), part.filename || part.fieldname, net);
       }
     } catch (err) {
       // the parser's own errors (no boundary, cut-off body) carry no HTTP status: they are the client's
@@ -171,15 +175,15 @@ async function readInputs(request: FastifyRequest, batchLimit: number): Promise<
     return { batch: false, images: [image], ms: [performance.now() - t0] };
   }
   if (Buffer.isBuffer(request.body)) {
-    const image = await pixelsFromImage(request.body, 'the request body');
+    const image = await pixelsFromImage(request.body, 'the request body', net);
     return { batch: false, images: [image], ms: [performance.now() - t0] };
   }
-  const checked = checkPredictRequest(request.body, batchLimit);
+  const checked = checkPredictRequest(request.body, batchLimit, net.input);
   const images: Float32Array[] = [];
   const ms: number[] = [];
   for (const [i, input] of checked.inputs.entries()) {
     const t = performance.now();
-    images.push('pixels' in input ? input.pixels : await toPixels(input, checked.batch ? `batch[${i}].image` : 'image'));
+    images.push('pixels' in input ? input.pixels : await toPixels(input, checked.batch ? `batch[${i}].image` : 'image', net));
     ms.push(performance.now() - (i === 0 ? t0 : t));
   }
   return { batch: checked.batch, images, ms };

@@ -1,6 +1,6 @@
 /**
  * The page with a colour model, in a real browser (Debian's chromium through playwright-core): a small
- * RGB network trained here on generated CIFAR-10-format data (coloured bars, test/helpers/datasets.ts) and
+ * RGB network trained on generated CIFAR-10-format data (coloured bars, test/helpers/colour-model.ts) and
  * served by the real server. The page must take pictures only (no drawing pad), resize them to 32x32 as
  * the data set's images are, show the RGB input, classify it as the library does, and still draw the
  * feature maps, the cell view, saliency, the confusion grid (with CIFAR-10's class names) and the map.
@@ -8,25 +8,19 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import * as tf from '@tensorflow/tfjs';
-import { createCanvas } from '@napi-rs/canvas';
 import type { Browser, Page } from 'playwright-core';
 import { browserSkip, launchBrowser } from '../helpers/browser.ts';
-import { colourBars, writeCifarDataset } from '../helpers/datasets.ts';
+import { pngOf, trainColourModel } from '../helpers/colour-model.ts';
 import { useBackend } from '../../src/backend.ts';
-import { Rng } from '../../src/data/batches.ts';
-import { loadDataset } from '../../src/data/datasets.ts';
-import { parseRunConfig, resolveRunConfig } from '../../src/model/validate.ts';
-import { disposeParams, initParams, predictProbabilities, type Params } from '../../src/model/cnn.ts';
+import { disposeParams, predictProbabilities, type Params } from '../../src/model/cnn.ts';
 import type { NetworkConfig } from '../../src/model/config.ts';
-import { saveModel } from '../../src/model/checkpoint.ts';
-import { evaluate, train } from '../../src/train/loop.ts';
 import { CIFAR_CLASSES } from '../../src/data/cifar.ts';
 import { buildServer } from '../../src/serve/server.ts';
 import { ensureWebBuild } from '../../src/serve/web-build.ts';
@@ -47,40 +41,12 @@ before(async () => {
   if (skip) return;
   await useBackend('wasm');
   root = await mkdtemp(join(tmpdir(), 'convlab-rgb-page-'));
-  const cifar = join(root, 'colour-bars');
-  await writeCifarDataset(cifar, colourBars(600, 11), colourBars(200, 12));
-  const data = await loadDataset({ kind: 'cifar10', dir: cifar });
-  const draft = parseRunConfig(
-    {
-      network: {
-        conv: [
-          { filters: 6, size: 5 },
-          { filters: 12, size: 5 },
-        ],
-        dense: [{ units: 24 }, {}],
-      },
-      train: { batchSize: 32, iterations: 400, optimizer: { type: 'adam', learningRate: 0.003 }, logEvery: 50, validateEvery: 0 },
-    },
-    'rgb page test',
-  );
-  const run = resolveRunConfig(draft, { ...data.train, classes: data.classes, name: data.name }, 'rgb page test');
-  net = run.network;
-  params = initParams(net, new Rng(1));
-  await train(run, params, data);
-  const tested = evaluate(net, params, data.test);
-  const modelDir = join(root, 'model');
-  await mkdir(modelDir);
-  await saveModel(modelDir, net, params, { train: run.train, dataset: data.name });
-  await writeFile(
-    join(modelDir, 'metrics.json'),
-    JSON.stringify({ dataset: data.name, testAccuracy: tested.accuracy, confusionMatrix: tested.confusion, iterations: run.train.iterations }),
-  );
-  console.log(`# rgb model: test accuracy ${tested.accuracy} on ${data.test.count} generated images`);
-  const size = 32 * 32 * 3;
-  pictures = [0, 1, 2, 3].map((i) => data.test.images.slice(i * size, (i + 1) * size));
+  const model = await trainColourModel(root);
+  ({ net, params, pictures } = model);
+  console.log(`# rgb model: test accuracy ${model.accuracy} on ${model.testCount} generated images`);
 
   const web = await ensureWebBuild();
-  app = await buildServer({ modelDir, webDir: web.dir });
+  app = await buildServer({ modelDir: model.modelDir, webDir: web.dir });
   await app.listen({ port: 0, host: '127.0.0.1' });
   url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
   browser = await launchBrowser();
@@ -92,23 +58,6 @@ after(async () => {
   if (params) disposeParams(params);
   if (root) await rm(root, { recursive: true, force: true });
 });
-
-/** A 32x32 RGB image as a PNG of `scale`× its size (each pixel a scale×scale block: area averaging undoes it exactly). */
-function pngOf(pixels: Float32Array, scale: number): Buffer {
-  const canvas = createCanvas(32 * scale, 32 * scale);
-  const ctx = canvas.getContext('2d');
-  const image = ctx.createImageData(32 * scale, 32 * scale);
-  for (let y = 0; y < 32 * scale; y++) {
-    for (let x = 0; x < 32 * scale; x++) {
-      const src = (Math.floor(y / scale) * 32 + Math.floor(x / scale)) * 3;
-      const dst = 4 * (y * 32 * scale + x);
-      for (let c = 0; c < 3; c++) image.data[dst + c] = Math.round(255 * pixels[src + c]);
-      image.data[dst + 3] = 255;
-    }
-  }
-  ctx.putImageData(image, 0, 0);
-  return canvas.encodeSync('png');
-}
 
 /** The library's answer for the same 32x32 input. */
 function libraryPrediction(pixels: Float32Array): { class: number; p: number } {

@@ -3,9 +3,9 @@
  * paste one. The picture is decoded by the browser and goes through the same preprocessing as
  * `convlab predict` (src/predict/preprocess.ts): grayscale, invert a light background, crop to the ink,
  * fit into 20x20, centre by mass in 28x28. For colour models (CIFAR-10) it is resized to the data set's
- * size by area averaging, each channel alike.
+ * size by area averaging, each channel alike (`colourInput`, shared with `convlab predict` and the server).
  */
-import { grayFromRgba, resizeArea, toMnist, type GrayImage } from '../../../src/predict/preprocess.ts';
+import { colourInput, grayFromRgba, toMnist } from '../../../src/predict/preprocess.ts';
 
 export interface Picture {
   name: string;
@@ -51,17 +51,8 @@ export function preprocessPicture(p: Picture, input: { height: number; width: nu
     if (digit.blank) return { pixels: null, note: 'no ink found in the picture: it is one flat shade' };
     return { pixels: digit.pixels, note: `${digit.inverted ? 'light paper: inverted, ' : ''}cropped to the ink, scaled into 20×20, centred by mass in 28×28` };
   }
-  // colour: each channel resized alike to the data set's size, as its images were made
-  const channels: GrayImage[] = [0, 1, 2].map((c) => {
-    const data = new Float32Array(p.width * p.height);
-    for (let i = 0; i < data.length; i++) {
-      const a = p.rgba[4 * i + 3] / 255;
-      data[i] = (a * p.rgba[4 * i + c]) / 255 + (1 - a); // transparency over white, as grayFromRgba
-    }
-    return resizeArea({ width: p.width, height: p.height, data }, input.width, input.height);
-  });
-  const pixels = new Float32Array(input.height * input.width * 3);
-  for (let i = 0; i < input.height * input.width; i++) for (let c = 0; c < 3; c++) pixels[3 * i + c] = channels[c].data[i];
+  // colour: each channel resized alike to the data set's size, as its images were made (src/predict/colour.ts)
+  const pixels = colourInput(p.rgba, p.width, p.height, input);
   return { pixels, note: `resized to ${input.width}×${input.height} by area averaging` };
 }
 
