@@ -5,7 +5,7 @@
  * come in through `hooks`; this module prints nothing. Every random choice of a step comes from
  * (seed, iteration), so resuming needs only the sampler's state and the optimizer's.
  */
-import type { LabeledImages } from '../data/idx.ts';
+import type { ImageSet } from '../data/images.ts';
 import { BatchSampler, type SamplerState } from '../data/batches.ts';
 import { Rng } from '../data/rng.ts';
 import { augmentBatch, isAugmenting } from '../data/augment.ts';
@@ -93,8 +93,9 @@ export interface TrainState {
 }
 
 export interface TrainData {
-  train: LabeledImages;
-  validation: LabeledImages;
+  /** Floats or bytes (data/images.ts). */
+  train: ImageSet;
+  validation: ImageSet;
 }
 
 /** Trains `params` in place. Throws TrainingError on a non-finite loss. */
