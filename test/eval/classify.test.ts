@@ -20,7 +20,18 @@ before(async () => {
 });
 
 const cifarLesson = resolveRunConfig(
-  parseRunConfig({ network: { conv: [{ filters: 64, size: 5 }, { filters: 64, size: 5 }], dense: [{ units: 256 }, { units: 128 }, { activation: 'linear' }] } }, 'x'),
+  parseRunConfig(
+    {
+      network: {
+        conv: [
+          { filters: 64, size: 5 },
+          { filters: 64, size: 5 },
+        ],
+        dense: [{ units: 256 }, { units: 128 }, { activation: 'linear' }],
+      },
+    },
+    'x',
+  ),
   { height: 32, width: 32, channels: 3, classes: 10, name: 'cifar' },
   'x',
 ).network;
