@@ -28,7 +28,7 @@ export { loadParams, type LoadedModel } from './model/load.ts';
 // Data
 export { loadMnist, mnistDir, subset, type MnistSplits } from './data/mnist.ts';
 export { loadDataset, parseDatasetSpec, datasetName, type DatasetSpec, type DataSplits } from './data/datasets.ts';
-export type { LabeledImages } from './data/idx.ts';
+export { imageFloats, toFloats, type LabeledImages, type LabeledBytes, type ImageSet } from './data/images.ts';
 export { Rng } from './data/batches.ts';
 
 // Training: `train` is the loop on parameters in memory; `trainRun` is `convlab train` (workers, checkpoints,

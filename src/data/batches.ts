@@ -2,7 +2,7 @@
  * Mini-batches: a seeded sampler over a data set (same seed → same data order). The generator is in rng.ts.
  */
 import { UsageError, formatCount } from '../errors.ts';
-import type { LabeledImages } from './idx.ts';
+import { copyImageFloats, type ImageSet } from './images.ts';
 import { Rng } from './rng.ts';
 
 /** Re-exported for older imports; new code imports it from rng.ts. */
@@ -40,9 +40,11 @@ export class BatchSampler {
 
   private readonly order: Uint32Array;
   private readonly pixels: number; // per example: H*W*C
+  /** Where the last `next()` started; the order and generator too when that batch reshuffled them. */
+  private before: { position: number; epoch: number; order?: Uint32Array; rng?: number[] } | undefined;
 
   constructor(
-    private readonly data: LabeledImages,
+    private readonly data: ImageSet,
     readonly batchSize: number,
     private readonly rng: Rng,
     restore?: SamplerState,
@@ -69,7 +71,7 @@ export class BatchSampler {
   }
 
   /** A sampler that continues exactly where the one that produced `s` (via `state()`) was. */
-  static fromState(data: LabeledImages, batchSize: number, s: SamplerState): BatchSampler {
+  static fromState(data: ImageSet, batchSize: number, s: SamplerState): BatchSampler {
     return new BatchSampler(data, batchSize, Rng.fromState(s.rng), s);
   }
 
@@ -96,9 +98,26 @@ export class BatchSampler {
     this.epoch = s.epoch;
   }
 
-  /** The next `batchSize` examples, copied out of the data set. */
+  /**
+   * The state as it was before the last `next()`, for a caller that draws one batch ahead (the training
+   * loop): resuming from it draws that batch again. Cheap, except after a batch that crossed an epoch.
+   */
+  stateBeforeLast(): SamplerState {
+    const b = this.before;
+    if (b === undefined) return this.state();
+    return { order: Array.from(b.order ?? this.order), position: b.position, epoch: b.epoch, rng: b.rng ?? this.rng.state() };
+  }
+
+  /** The next `batchSize` examples, copied out of the data set (as floats, whichever form it keeps). */
   next(): Batch {
     const { batchSize, pixels, data } = this;
+    // a batch that reaches the end of the epoch reshuffles: keep what it changes (once per epoch)
+    const crosses = this.position + batchSize >= data.count;
+    this.before = {
+      position: this.position,
+      epoch: this.epoch,
+      ...(crosses ? { order: this.order.slice(), rng: this.rng.state() } : {}),
+    };
     const images = new Float32Array(batchSize * pixels); // [B, H, W, C]
     const labels = new Uint8Array(batchSize);
     const indices = new Uint32Array(batchSize);
@@ -106,7 +125,7 @@ export class BatchSampler {
       const k = this.order[this.position];
       indices[i] = k;
       labels[i] = data.labels[k];
-      images.set(data.images.subarray(k * pixels, (k + 1) * pixels), i * pixels);
+      copyImageFloats(data, k, images, i * pixels);
       if (++this.position === data.count) {
         this.epoch++;
         this.position = 0;

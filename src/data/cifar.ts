@@ -6,14 +6,16 @@
  *   byte 0        the label, 0..9 (airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck)
  *   bytes 1..     a 32x32 colour image as three planes: 1,024 red bytes, 1,024 green, 1,024 blue, row-major
  *
- * convlab stores images as NHWC (pixel by pixel, R G B together), scaled to [0,1].
+ * convlab stores images as NHWC (pixel by pixel, R G B together): the training and validation splits as
+ * bytes (154 MB for 50,000 images; floats would be 614 MB), converted a batch at a time; the test split as
+ * floats in [0,1].
  * Split: validation = the last 5,000 records of data_batch_5.bin (the last half of that file, when it is
  * smaller), train = everything before them (45,000), test = test_batch.bin (10,000).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataFormatError, formatCount } from '../errors.ts';
-import { UNIT_SCALE, type LabeledImages } from './idx.ts';
+import { toFloats, type LabeledBytes, type LabeledImages } from './images.ts';
 
 export const CIFAR_SIDE = 32;
 export const CIFAR_CHANNELS = 3;
@@ -46,7 +48,7 @@ export function cifarRecordCount(bytes: Uint8Array, fileName: string): number {
  * Decodes every record of `bytes` into `out` starting at example `at`. Typed errors: CIFAR_RECORD_LENGTH
  * (not a whole number of records), CIFAR_LABEL_RANGE (a label above 9).
  */
-function decodeInto(bytes: Uint8Array, fileName: string, out: LabeledImages, at: number): number {
+function decodeInto(bytes: Uint8Array, fileName: string, out: LabeledBytes, at: number): number {
   const count = cifarRecordCount(bytes, fileName);
   for (let n = 0; n < count; n++) {
     const record = n * CIFAR_RECORD_BYTES;
@@ -62,15 +64,15 @@ function decodeInto(bytes: Uint8Array, fileName: string, out: LabeledImages, at:
     const base = (at + n) * PLANE * CIFAR_CHANNELS;
     for (let c = 0; c < CIFAR_CHANNELS; c++) {
       const plane = record + 1 + c * PLANE;
-      for (let p = 0; p < PLANE; p++) out.images[base + p * CIFAR_CHANNELS + c] = UNIT_SCALE[bytes[plane + p]];
+      for (let p = 0; p < PLANE; p++) out.bytes[base + p * CIFAR_CHANNELS + c] = bytes[plane + p];
     }
   }
   return count;
 }
 
-function empty(count: number): LabeledImages {
+function empty(count: number): LabeledBytes {
   return {
-    images: new Float32Array(count * PLANE * CIFAR_CHANNELS),
+    bytes: new Uint8Array(count * PLANE * CIFAR_CHANNELS),
     labels: new Uint8Array(count),
     count,
     height: CIFAR_SIDE,
@@ -79,11 +81,16 @@ function empty(count: number): LabeledImages {
   };
 }
 
-/** Decodes one CIFAR-10 file's records. `fileName` only appears in error messages. */
-export function parseCifar(bytes: Uint8Array, fileName: string): LabeledImages {
+/** Decodes one CIFAR-10 file's records, keeping the pixels as bytes. `fileName` only appears in error messages. */
+export function parseCifarBytes(bytes: Uint8Array, fileName: string): LabeledBytes {
   const out = empty(cifarRecordCount(bytes, fileName));
   decodeInto(bytes, fileName, out, 0);
   return out;
+}
+
+/** Decodes one CIFAR-10 file's records, pixels scaled to [0,1]. */
+export function parseCifar(bytes: Uint8Array, fileName: string): LabeledImages {
+  return toFloats(parseCifarBytes(bytes, fileName));
 }
 
 /** The inverse of `parseCifar` for pixel values that are multiples of 1/255 (used to write test files). */
@@ -108,8 +115,9 @@ export function cifarFolder(dir: string): string {
 }
 
 export interface CifarSplits {
-  train: LabeledImages;
-  validation: LabeledImages;
+  /** As bytes (converted a batch at a time). */
+  train: LabeledBytes;
+  validation: LabeledBytes;
   test: LabeledImages;
 }
 
@@ -123,25 +131,34 @@ export function loadCifar10(dir: string): CifarSplits {
       : 'download cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and extract it there';
     throw new DataFormatError('FILE_NOT_FOUND', `${folder}: missing ${missing.join(', ')} — ${archive}`);
   }
-  // One array for all training files: CIFAR-10's 50,000 images are 614 MB as float32.
-  const files = CIFAR_TRAIN_FILES.map((f) => ({ name: join(folder, f), bytes: readFileSync(join(folder, f)) }));
-  const counts = files.map((f) => cifarRecordCount(f.bytes, f.name));
+  // One byte array for all training files, filled one file at a time (each file's buffer is dropped after
+  // decoding): the sizes give the record counts before anything is read.
+  const files = CIFAR_TRAIN_FILES.map((f) => join(folder, f));
+  const counts = files.map((name) => {
+    const size = statSync(name).size;
+    // not whole records: read the file for the message that says what it is instead
+    return size > 0 && size % CIFAR_RECORD_BYTES === 0 ? size / CIFAR_RECORD_BYTES : cifarRecordCount(readFileSync(name), name);
+  });
   const all = empty(counts.reduce((a, b) => a + b, 0));
   let at = 0;
-  for (const f of files) at += decodeInto(f.bytes, f.name, all, at);
+  files.forEach((name, i) => {
+    const bytes = readFileSync(name);
+    if (bytes.length !== counts[i] * CIFAR_RECORD_BYTES) throw new DataFormatError('CIFAR_RECORD_LENGTH', `${name}: changed while it was being read`);
+    at += decodeInto(bytes, name, all, at);
+  });
   const held = Math.min(CIFAR_VALIDATION_SIZE, Math.floor(counts[counts.length - 1] / 2));
   if (held < 1) {
     throw new DataFormatError(
       'CIFAR_RECORD_LENGTH',
-      `${files[files.length - 1].name}: has ${counts[counts.length - 1]} record(s); need at least 2 to split off a validation set`,
+      `${files[files.length - 1]}: has ${counts[counts.length - 1]} record(s); need at least 2 to split off a validation set`,
     );
   }
   const trainCount = all.count - held;
   const size = PLANE * CIFAR_CHANNELS;
   const testFile = join(folder, CIFAR_TEST_FILE);
   return {
-    train: { ...all, images: all.images.subarray(0, trainCount * size), labels: all.labels.subarray(0, trainCount), count: trainCount },
-    validation: { ...all, images: all.images.subarray(trainCount * size), labels: all.labels.subarray(trainCount), count: held },
+    train: { ...all, bytes: all.bytes.subarray(0, trainCount * size), labels: all.labels.subarray(0, trainCount), count: trainCount },
+    validation: { ...all, bytes: all.bytes.subarray(trainCount * size), labels: all.labels.subarray(trainCount), count: held },
     test: parseCifar(readFileSync(testFile), testFile),
   };
 }

@@ -14,14 +14,17 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { DataFormatError, UsageError, formatCount } from '../errors.ts';
 import { CIFAR_CLASSES, loadCifar10 } from './cifar.ts';
-import { loadIdxPair, type LabeledImages } from './idx.ts';
+import { loadIdxPair, readIdxPair } from './idx.ts';
+import type { ImageSet, LabeledImages } from './images.ts';
 import { MNIST_VALIDATION_SIZE, loadMnist, subset } from './mnist.ts';
 
 export type DatasetSpec = { kind: 'mnist' } | { kind: 'idx'; dir: string } | { kind: 'cifar10'; dir: string };
 
 export interface DataSplits {
-  train: LabeledImages;
-  validation: LabeledImages;
+  /** The loaders keep training and validation images as bytes (see images.ts); both forms are accepted. */
+  train: ImageSet;
+  validation: ImageSet;
+  /** Floats: evaluation, the figures and the server read it directly. */
   test: LabeledImages;
   /** Number of classes: labels are 0 .. classes-1. */
   classes: number;
@@ -126,7 +129,7 @@ export function idxValidationSize(count: number): number {
 
 function loadIdxDataset(dir: string, name: string): DataSplits {
   const f = findIdxFiles(dir);
-  const full = loadIdxPair(f.trainImages, f.trainLabels);
+  const full = readIdxPair(f.trainImages, f.trainLabels);
   const test = loadIdxPair(f.testImages, f.testLabels);
   if (test.height !== full.height || test.width !== full.width || test.channels !== full.channels) {
     throw new DataFormatError(

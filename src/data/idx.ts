@@ -12,6 +12,10 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { DataFormatError, formatCount } from '../errors.ts';
+import { UNIT_SCALE, bytesToFloats, type LabeledBytes, type LabeledImages } from './images.ts';
+
+export { UNIT_SCALE };
+export type { LabeledBytes, LabeledImages };
 
 export type IdxDtype = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
 
@@ -22,19 +26,6 @@ export interface IdxTensor {
   dtype: IdxDtype;
   shape: number[];
   data: IdxData;
-}
-
-/** Images and their labels, ready for training. */
-export interface LabeledImages {
-  /** N*H*W*C pixels (NHWC, row-major), scaled from uint8 to [0,1]. */
-  images: Float32Array;
-  /** N class indices. */
-  labels: Uint8Array;
-  /** N, the number of examples. */
-  count: number;
-  height: number;
-  width: number;
-  channels: number;
 }
 
 /** One row per dtype: its type byte, element size, and typed-array constructor. */
@@ -206,13 +197,16 @@ export function readIdxFile(path: string): IdxTensor {
   return parseIdx(bytes, path);
 }
 
-/** 256 entries: byte value → float in [0,1]. A lookup is exact (v/255 rounded once) and faster than dividing. */
-export const UNIT_SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
-
 /**
  * Pairs an images file (uint8, N×H×W or N×H×W×C) with a labels file (uint8, N) and scales pixels to [0,1].
  */
 export function loadIdxPair(imagesPath: string, labelsPath: string): LabeledImages {
+  const { bytes, ...rest } = readIdxPair(imagesPath, labelsPath);
+  return { ...rest, images: bytesToFloats(bytes) };
+}
+
+/** The same pair with the pixels kept as the file's bytes (a view into the file, no copy). */
+export function readIdxPair(imagesPath: string, labelsPath: string): LabeledBytes {
   const images = readIdxFile(imagesPath);
   const labels = readIdxFile(labelsPath);
 
@@ -237,9 +231,5 @@ export function loadIdxPair(imagesPath: string, labelsPath: string): LabeledImag
     );
   }
 
-  const pixels = images.data as Uint8Array;
-  const scaled = new Float32Array(pixels.length);
-  for (let i = 0; i < pixels.length; i++) scaled[i] = UNIT_SCALE[pixels[i]];
-
-  return { images: scaled, labels: labels.data as Uint8Array, count, height, width, channels };
+  return { bytes: images.data as Uint8Array, labels: labels.data as Uint8Array, count, height, width, channels };
 }

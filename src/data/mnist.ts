@@ -6,13 +6,14 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { DataFormatError, UsageError, formatCount } from '../errors.ts';
-import { loadIdxPair, type LabeledImages } from './idx.ts';
+import { loadIdxPair, readIdxPair } from './idx.ts';
+import { sliceSet, type ImageSet, type LabeledBytes, type LabeledImages } from './images.ts';
 
 export interface MnistSplits {
-  /** 55,000 examples: training file images 5,000..59,999. */
-  train: LabeledImages;
-  /** 5,000 examples: training file images 0..4,999. */
-  validation: LabeledImages;
+  /** 55,000 examples: training file images 5,000..59,999, kept as bytes (converted a batch at a time). */
+  train: LabeledBytes;
+  /** 5,000 examples: training file images 0..4,999, as bytes. */
+  validation: LabeledBytes;
   /** 10,000 examples: the t10k file. */
   test: LabeledImages;
 }
@@ -35,9 +36,12 @@ export function mnistDir(): string {
   return join(dirname(packageJson), 'data');
 }
 
-/** Loads the three MNIST splits from `dir`. Train and validation are views into one array, not copies. */
+/**
+ * Loads the three MNIST splits from `dir`. Train and validation are views into the training file's bytes
+ * (47 MB; 188 MB as floats), not copies; the test split is floats.
+ */
 export async function loadMnist(dir: string = mnistDir()): Promise<MnistSplits> {
-  const full = loadIdxPair(join(dir, 'train-images-idx3-ubyte'), join(dir, 'train-labels-idx1-ubyte'));
+  const full = readIdxPair(join(dir, 'train-images-idx3-ubyte'), join(dir, 'train-labels-idx1-ubyte'));
   const test = loadIdxPair(join(dir, 't10k-images-idx3-ubyte'), join(dir, 't10k-labels-idx1-ubyte'));
   if (full.count <= MNIST_VALIDATION_SIZE) {
     throw new DataFormatError(
@@ -53,8 +57,8 @@ export async function loadMnist(dir: string = mnistDir()): Promise<MnistSplits> 
   };
 }
 
-/** Examples `start .. start+count-1` of `data`, as views (no copy). */
-export function subset(data: LabeledImages, start: number, count: number): LabeledImages {
+/** Examples `start .. start+count-1` of `data`, as views (no copy), floats or bytes as `data` is. */
+export function subset<T extends ImageSet>(data: T, start: number, count: number): T {
   if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > data.count) {
     throw new UsageError(
       'SUBSET_OUT_OF_RANGE',
@@ -62,11 +66,5 @@ export function subset(data: LabeledImages, start: number, count: number): Label
         `use a start and count that fit (start + count ≤ ${formatCount(data.count)})`,
     );
   }
-  const pixels = data.height * data.width * data.channels; // per example
-  return {
-    ...data,
-    images: data.images.subarray(start * pixels, (start + count) * pixels),
-    labels: data.labels.subarray(start, start + count),
-    count,
-  };
+  return sliceSet(data, start, count);
 }

@@ -6,13 +6,13 @@
  * (5,000 images at once would keep about 1 GB).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LabeledImages } from '../data/idx.ts';
+import { imageFloats, type ImageSet } from '../data/images.ts';
 import { classCount, type NetworkConfig } from '../model/config.ts';
+import { CLASSIFY_BATCH, classifyBatch } from '../model/architecture.ts';
 import { forward, predictProbabilities, type Params } from '../model/cnn.ts';
 import { evaluatePredictions, type Evaluation } from './metrics.ts';
 
-/** Images per forward pass unless a caller asks otherwise. */
-export const CLASSIFY_BATCH = 500;
+export { CLASSIFY_BATCH, classifyBatch };
 
 /** Consecutive batches of `count` NHWC images (`images` holds them flat), each disposed when the caller moves on. */
 function* inBatches(net: NetworkConfig, images: Float32Array, count: number, batchSize: number): Generator<{ x: tf.Tensor4D; start: number; n: number }> {
@@ -32,7 +32,7 @@ function* inBatches(net: NetworkConfig, images: Float32Array, count: number, bat
 }
 
 /** The predicted class of each of `count` images. */
-export function classify(net: NetworkConfig, params: Params, images: Float32Array, count: number, batchSize = CLASSIFY_BATCH): Uint8Array<ArrayBuffer> {
+export function classify(net: NetworkConfig, params: Params, images: Float32Array, count: number, batchSize = classifyBatch(net)): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(count);
   for (const { x, start } of inBatches(net, images, count, batchSize)) {
     const classes = tf.tidy(() => tf.argMax(forward(net, params, x), 1)); // [n]
@@ -51,7 +51,7 @@ export function* probabilityBatches(
   params: Params,
   images: Float32Array,
   count: number,
-  batchSize = CLASSIFY_BATCH,
+  batchSize = classifyBatch(net),
 ): Generator<{ start: number; n: number; p: Float32Array }> {
   for (const { x, start, n } of inBatches(net, images, count, batchSize)) {
     const probs = predictProbabilities(net, params, x); // [n,classes]
@@ -62,14 +62,26 @@ export function* probabilityBatches(
 }
 
 /** Softmax probabilities of `count` images, row-major [count, classes] (for a server's batch of requests). */
-export function probabilities(net: NetworkConfig, params: Params, images: Float32Array, count: number, batchSize = CLASSIFY_BATCH): Float32Array<ArrayBuffer> {
+export function probabilities(
+  net: NetworkConfig,
+  params: Params,
+  images: Float32Array,
+  count: number,
+  batchSize = classifyBatch(net),
+): Float32Array<ArrayBuffer> {
   const classes = classCount(net);
   const out = new Float32Array(count * classes);
   for (const { start, p } of probabilityBatches(net, params, images, count, batchSize)) out.set(p, start * classes);
   return out;
 }
 
-/** Classifies every image of `data` and scores the predictions. */
-export function evaluate(net: NetworkConfig, params: Params, data: LabeledImages, batchSize = CLASSIFY_BATCH): Evaluation {
-  return evaluatePredictions(classify(net, params, data.images, data.count, batchSize), data.labels, classCount(net));
+/** Classifies every image of `data` (floats, or bytes converted a few batches at a time) and scores the predictions. */
+export function evaluate(net: NetworkConfig, params: Params, data: ImageSet, batchSize = classifyBatch(net)): Evaluation {
+  const predicted = new Uint8Array(data.count);
+  const chunk = 4 * batchSize;
+  for (let start = 0; start < data.count; start += chunk) {
+    const n = Math.min(chunk, data.count - start);
+    predicted.set(classify(net, params, imageFloats(data, start, n), n, batchSize), start);
+  }
+  return evaluatePredictions(predicted, data.labels, classCount(net));
 }

@@ -14,6 +14,7 @@ import { UMAP } from 'umap-js';
 import { Rng } from '../data/rng.ts';
 import { forward, type Activations, type Params } from '../model/cnn.ts';
 import { flattenSize, type NetworkConfig } from '../model/config.ts';
+import { classifyBatch } from '../model/architecture.ts';
 
 export interface EmbeddingParams {
   /** Test images in the map (the first `count`). */
@@ -58,7 +59,7 @@ export function hiddenLayer(net: NetworkConfig): { name: string; dims: number } 
 
 /**
  * The last hidden layer's values and the predicted class for `count` images (NHWC, concatenated), in
- * batches of 250. Returns count*dims values.
+ * batches of at most 250 (fewer for large activations: `classifyBatch`). Returns count*dims values.
  */
 export function hiddenFeatures(
   net: NetworkConfig,
@@ -71,8 +72,9 @@ export function hiddenFeatures(
   const { dims } = hiddenLayer(net);
   const features = new Float32Array(count * dims);
   const predicted = new Int32Array(count);
-  for (let start = 0; start < count; start += 250) {
-    const n = Math.min(250, count - start);
+  const batch = Math.min(250, classifyBatch(net));
+  for (let start = 0; start < count; start += batch) {
+    const n = Math.min(batch, count - start);
     const [h, p] = tf.tidy(() => {
       const x = tf.tensor4d(images.subarray(start * size, (start + n) * size), [n, height, width, channels]);
       const record: Activations = { conv: [], dense: [] };

@@ -3,7 +3,7 @@
  * counts, computed from the config alone (no TensorFlow.js). `/api/model` returns this table and the page
  * lays out its views with it.
  */
-import { blockOutputSize, type NetworkConfig } from './config.ts';
+import { blockOutputSize, convOutputSize, type NetworkConfig } from './config.ts';
 
 export type LayerKind = 'conv' | 'dense' | 'logits' | 'softmax';
 
@@ -57,4 +57,30 @@ export function architecture(net: NetworkConfig): LayerInfo[] {
   });
   layers.push({ name: 'softmax', kind: 'softmax', description: 'softmax: class probabilities', outputShape: [features], parameters: 0 });
   return layers;
+}
+
+/** The most images per forward pass when classifying. */
+export const CLASSIFY_BATCH = 500;
+
+/** Bytes the largest activation of one forward pass may take: the wasm heap's peak is a small multiple of it. */
+const ACTIVATION_BUDGET = 8 << 20;
+
+/**
+ * Images per forward pass when classifying many with `net` (evaluation, the workers, the figures): as many
+ * as keep its largest activation (a conv output before pooling, or the input) under 8 MiB, between 16 and
+ * CLASSIFY_BATCH. The wasm heap grows to the largest batch's activations and never shrinks: 500 images of
+ * the seed network took it to 114 MB per TensorFlow.js instance, 167 (what this gives) to about 40 MB; the
+ * CIFAR lesson network gets 32.
+ */
+export function classifyBatch(net: NetworkConfig): number {
+  let h = net.input.height;
+  let w = net.input.width;
+  let largest = h * w * net.input.channels;
+  for (const block of net.conv) {
+    largest = Math.max(largest, convOutputSize(h, block) * convOutputSize(w, block) * block.filters);
+    h = blockOutputSize(h, block);
+    w = blockOutputSize(w, block);
+  }
+  for (const d of net.dense) largest = Math.max(largest, d.units);
+  return Math.max(16, Math.min(CLASSIFY_BATCH, Math.floor(ACTIVATION_BUDGET / (4 * largest))));
 }

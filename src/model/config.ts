@@ -212,12 +212,12 @@ export const presets: Record<PresetName, RunConfig> = {
   },
   default: {
     description:
-      "The lesson's network with convlab's default recipe (the default preset): Adam 2e-3 with cosine decay to 2e-5 over 3,500 iterations, digits randomly shifted, rotated, scaled, distorted and thickened.",
+      "The lesson's network with convlab's default recipe (the default preset): Adam 3e-3 with cosine decay to 3e-5 over 2,000 iterations, digits randomly shifted, rotated, scaled, distorted and thickened.",
     network: seedNetwork,
     train: {
       ...lessonTrain,
-      iterations: 3_500,
-      optimizer: { ...defaults.optimizer.adam, learningRate: 2e-3, schedule: { type: 'cosine', finalLearningRate: 2e-5 } },
+      iterations: 2_000,
+      optimizer: { ...defaults.optimizer.adam, learningRate: 3e-3, schedule: { type: 'cosine', finalLearningRate: 3e-5 } },
       // what preprocessing leaves of a real picture: tilt, size, position, a writer's wobble, pen width
       augment: { shift: 2, flip: false, rotate: 10, scale: 0.1, elastic: 1, thickness: 0.5 },
     },

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import * as tf from '@tensorflow/tfjs';
 import { loadMnist, type MnistSplits } from '../data/mnist.ts';
-import type { LabeledImages } from '../data/idx.ts';
+import { imageBytes, type ImageSet } from '../data/images.ts';
 import { architecture } from '../model/architecture.ts';
 import type { NetworkConfig } from '../model/config.ts';
 import { activations, pixelsFromImage, toPixels } from './inference.ts';
@@ -100,13 +100,11 @@ export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): P
   explainers['querystring GET /api/mnist-subset'] = async (query) => void checkSubsetQuery(query, await subsetSizes());
   app.get('/api/mnist-subset', { schema: routeSchemas['GET /api/mnist-subset'] }, async (request): Promise<MnistSubset> => {
     const loaded = await splits();
-    const pick = (split: 'train' | 'test'): LabeledImages => (split === 'train' ? loaded.train : loaded.test);
+    const pick = (split: 'train' | 'test'): ImageSet => (split === 'train' ? loaded.train : loaded.test);
     const { split, offset, count } = checkSubsetQuery(request.query, (s) => pick(s).count);
     const data = pick(split);
-    const size = data.height * data.width * data.channels;
-    const floats = data.images.subarray(offset * size, (offset + count) * size);
-    const bytes = Buffer.allocUnsafe(floats.length);
-    for (let i = 0; i < floats.length; i++) bytes[i] = Math.round(floats[i] * 255); // exact: MNIST is uint8/255
+    const pixels = imageBytes(data, offset, count); // exact: MNIST is uint8/255
+    const bytes = Buffer.from(pixels.buffer, pixels.byteOffset, pixels.length);
     const labels = Buffer.from(data.labels.buffer, data.labels.byteOffset + offset, count);
     return { split, offset, count, height: data.height, width: data.width, pixels: bytes.toString('base64'), labels: labels.toString('base64') };
   });

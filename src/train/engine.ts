@@ -13,7 +13,7 @@
  * `withEngine` is the one place that starts workers, runs something with them and stops them.
  */
 import type { BackendName } from '../backend.ts';
-import type { LabeledImages } from '../data/idx.ts';
+import { imageFloats, type ImageSet } from '../data/images.ts';
 import { classCount, type NetworkConfig, type OptimizerConfig } from '../model/config.ts';
 import type { Params } from '../model/cnn.ts';
 import { classify } from '../eval/classify.ts';
@@ -146,7 +146,15 @@ export async function withEngine<T>(net: NetworkConfig, options: EngineOptions, 
   }
 }
 
-/** Classifies every image of `data` on `engine` and scores the predictions. */
-export async function evaluateOn(engine: StepEngine, net: NetworkConfig, data: LabeledImages): Promise<Evaluation> {
-  return evaluatePredictions(await engine.predict(data.images, data.count), data.labels, classCount(net));
+/** Images per request in `evaluateOn`: a byte set is converted to floats this many at a time. */
+export const EVALUATE_CHUNK = 2000;
+
+/** Classifies every image of `data` (floats or bytes) on `engine` and scores the predictions. */
+export async function evaluateOn(engine: StepEngine, net: NetworkConfig, data: ImageSet): Promise<Evaluation> {
+  const predicted = new Uint8Array(data.count);
+  for (let start = 0; start < data.count; start += EVALUATE_CHUNK) {
+    const n = Math.min(EVALUATE_CHUNK, data.count - start);
+    predicted.set(await engine.predict(imageFloats(data, start, n), n), start);
+  }
+  return evaluatePredictions(predicted, data.labels, classCount(net));
 }

@@ -4,8 +4,12 @@
  * the engine's business (engine.ts); the loop does not know which. Side effects (progress bars, charts)
  * come in through `hooks`; this module prints nothing. Every random choice of a step comes from
  * (seed, iteration), so resuming needs only the sampler's state and the optimizer's.
+ *
+ * The batch is prepared one step ahead: while the workers compute step i, this thread draws and augments
+ * batch i+1 (augmentation is the main thread's one real cost). A checkpoint saves the sampler as it was
+ * before that batch, so a resumed run draws it again.
  */
-import type { LabeledImages } from '../data/idx.ts';
+import type { ImageSet } from '../data/images.ts';
 import { BatchSampler, type SamplerState } from '../data/batches.ts';
 import { Rng } from '../data/rng.ts';
 import { augmentBatch, isAugmenting } from '../data/augment.ts';
@@ -16,7 +20,7 @@ import { TrainingError } from '../errors.ts';
 import { scheduledRate, type OptimizerState } from './optimizer.ts';
 import { drawDropoutMasks, hasDropout } from './dropout.ts';
 import type { GradientPool } from './parallel.ts';
-import { InThreadEngine, WorkerEngine, evaluateOn, type StepEngine } from './engine.ts';
+import { InThreadEngine, WorkerEngine, evaluateOn, type StepBatch, type StepEngine } from './engine.ts';
 
 // Older import sites: these moved to step.ts, eval/classify.ts and layout.ts.
 export { computeGradients } from './step.ts';
@@ -93,8 +97,9 @@ export interface TrainState {
 }
 
 export interface TrainData {
-  train: LabeledImages;
-  validation: LabeledImages;
+  /** Floats or bytes (data/images.ts). */
+  train: ImageSet;
+  validation: ImageSet;
 }
 
 /** Trains `params` in place. Throws TrainingError on a non-finite loss. */
@@ -115,9 +120,21 @@ export async function train(run: RunConfig, params: Params, data: TrainData, hoo
   let done = resume?.iteration ?? 0;
   let stopped = false;
 
+  // The batch of iteration i (its augmentation and dropout masks, all decided here for the whole batch).
+  // Drawn one step ahead: batch i+1 is prepared while the engine computes step i.
+  const prepare = (i: number): StepBatch => {
+    const batch = sampler.next();
+    const n = batch.labels.length;
+    if (isAugmenting(cfg.augment)) augmentBatch(batch.images, n, data.train, cfg.augment, Rng.derive(cfg.seed, i, STREAM_AUGMENT));
+    const masks = dropout ? drawDropoutMasks(net, n, Rng.derive(cfg.seed, i, STREAM_DROPOUT)) : undefined;
+    return { images: batch.images, labels: batch.labels, masks };
+  };
+  let ahead: StepBatch | undefined;
+
   const state = async (): Promise<TrainState> => ({
     iteration: done,
-    sampler: sampler.state(),
+    // the sampler has drawn the batch ahead: save it as it was before, so that a resumed run draws it again
+    sampler: ahead ? sampler.stateBeforeLast() : sampler.state(),
     optimizer: await engine.optimizerState(),
     history: [...history],
     trainMs,
@@ -126,19 +143,17 @@ export async function train(run: RunConfig, params: Params, data: TrainData, hoo
 
   try {
     await engine.restore(params, cfg.optimizer, resume?.optimizer);
+    let t0 = performance.now();
+    if (done < cfg.iterations) ahead = prepare(done);
     for (let i = done; i < cfg.iterations; i++) {
       // --- learning rate
       const lr = scheduledRate(cfg.optimizer.schedule, cfg.optimizer.learningRate, i, cfg.iterations);
 
-      // --- batch, augmentation and dropout masks, all decided here for the whole batch
-      const t0 = performance.now();
-      const batch = sampler.next();
-      const n = batch.labels.length;
-      if (isAugmenting(cfg.augment)) augmentBatch(batch.images, n, data.train, cfg.augment, Rng.derive(cfg.seed, i, STREAM_AUGMENT));
-      const masks = dropout ? drawDropoutMasks(net, n, Rng.derive(cfg.seed, i, STREAM_DROPOUT)) : undefined;
-
-      // --- forward, backward, update (in this thread or on the workers: the engine's business)
-      const { loss: lossNumber, correct: correctNumber } = await engine.step({ images: batch.images, labels: batch.labels, masks }, lr);
+      // --- forward, backward, update (in this thread or on the workers: the engine's business); the
+      // workers have the batch once step() returns, so the next one is prepared while they compute
+      const pending = engine.step(ahead!, lr);
+      ahead = i + 1 < cfg.iterations ? prepare(i + 1) : undefined;
+      const { loss: lossNumber, correct: correctNumber } = await pending;
       const dt = performance.now() - t0;
       if (!Number.isFinite(lossNumber)) {
         throw new TrainingError(
@@ -182,6 +197,7 @@ export async function train(run: RunConfig, params: Params, data: TrainData, hoo
         await options.onCheckpoint(await state());
       }
       if (stopped) break;
+      t0 = performance.now(); // logging, validation and checkpoints are not training time
     }
     engine.weights(params);
     validation ??= await validate();

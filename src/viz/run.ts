@@ -23,7 +23,7 @@ import { blockSteps } from './steps.ts';
 import { disposeParams, forward, type Activations, type Params } from '../model/cnn.ts';
 import { loadParams } from '../model/load.ts';
 import { evaluatePredictions } from '../eval/metrics.ts';
-import { probabilityBatches } from '../eval/classify.ts';
+import { classifyBatch, probabilityBatches } from '../eval/classify.ts';
 import type { HistoryEntry } from '../train/loop.ts';
 import type { Metrics } from '../train/run.ts';
 import { preprocessFile } from '../predict/preprocess.ts';
@@ -291,7 +291,15 @@ interface Scan {
  * Classifies test images in batches until it has `samples` samples and `errors` mistakes, or the whole
  * test set when `full` (to build the confusion matrix metrics.json did not provide).
  */
-function scanTestSet(net: NetworkConfig, params: Params, test: LabeledImages, samples: number, errors: number, full: boolean, batch = 500): Scan {
+function scanTestSet(
+  net: NetworkConfig,
+  params: Params,
+  test: LabeledImages,
+  samples: number,
+  errors: number,
+  full: boolean,
+  batch = classifyBatch(net),
+): Scan {
   const size = test.height * test.width * test.channels;
   const predictions = new Uint8Array(test.count);
   const scan: Scan = { samples: [], errors: [], scanned: 0, found: 0 };

@@ -8,11 +8,11 @@
  *   self-contained report (each a small inlined PNG of the images with their saliency).
  */
 import type { Canvas } from '@napi-rs/canvas';
-import * as tf from '@tensorflow/tfjs';
 import type { LabeledImages } from '../data/idx.ts';
-import { forward, type Params } from '../model/cnn.ts';
+import type { Params } from '../model/cnn.ts';
 import { classCount, type NetworkConfig } from '../model/config.ts';
 import { gradientTimesInputBatch } from '../explain/saliency.ts';
+import { classify } from '../eval/classify.ts';
 import { EMBEDDING_DEFAULTS } from '../explain/embedding.ts';
 import { diverging, raster, symmetricScale } from './color.ts';
 import { createFigure, drawHeader, encodePng, frame, putPixels, style, text } from './draw.ts';
@@ -30,19 +30,9 @@ interface Explained {
   map: Float32Array;
 }
 
-/** Every test image's predicted class, in batches of 500. */
+/** Every test image's predicted class. */
 function predictAll(net: NetworkConfig, params: Params, test: LabeledImages): Uint8Array {
-  const size = test.height * test.width * test.channels;
-  const out = new Uint8Array(test.count);
-  for (let start = 0; start < test.count; start += 500) {
-    const n = Math.min(500, test.count - start);
-    const p = tf.tidy(() =>
-      tf.argMax(forward(net, params, tf.tensor4d(test.images.subarray(start * size, (start + n) * size), [n, test.height, test.width, test.channels])), 1),
-    );
-    out.set(p.dataSync() as Int32Array, start);
-    p.dispose();
-  }
-  return out;
+  return classify(net, params, test.images, test.count);
 }
 
 /**

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BatchSampler, Rng } from '../../src/data/batches.ts';
 import type { LabeledImages } from '../../src/data/idx.ts';
+import { imageFloats, toFloats, type LabeledBytes } from '../../src/data/images.ts';
 
 const draw = (rng: Rng, n: number): number[] => Array.from({ length: n }, () => rng.uint32());
 
@@ -136,4 +137,39 @@ test('BatchSampler: deterministic for the same seed, different for another', () 
 test('BatchSampler: rejects a bad batch size or an empty data set', () => {
   assert.throws(() => new BatchSampler(fakeData(4), 0, new Rng(0)), /batch size/);
   assert.throws(() => new BatchSampler(fakeData(0), 2, new Rng(0)), /empty/);
+});
+
+// --- images kept as bytes, and drawing one batch ahead -----------------------------------------------
+
+/** `count` 3x2x2 images of bytes (image k, value j: (31·k + 7·j) mod 256). */
+function byteSet(count: number): LabeledBytes {
+  const bytes = Uint8Array.from({ length: count * 12 }, (_, i) => (31 * Math.floor(i / 12) + 7 * (i % 12)) % 256);
+  return { bytes, labels: Uint8Array.from({ length: count }, (_, i) => i % 10), count, height: 3, width: 2, channels: 2 };
+}
+
+test('BatchSampler: a byte set gives bit for bit the batches of the same set as floats (byte/255)', () => {
+  const bytes = byteSet(23);
+  const floats = toFloats(bytes);
+  assert.equal(floats.images[12 * 5 + 3], Math.fround(bytes.bytes[12 * 5 + 3] / 255));
+  const a = new BatchSampler(bytes, 5, new Rng(3));
+  const b = new BatchSampler(floats, 5, new Rng(3));
+  for (let k = 0; k < 12; k++) {
+    const [x, y] = [a.next(), b.next()];
+    assert.deepEqual(x.images, y.images, `batch ${k}`);
+    assert.deepEqual(x.labels, y.labels);
+    for (let i = 0; i < 5; i++) assert.deepEqual(x.images.subarray(12 * i, 12 * (i + 1)), imageFloats(bytes, x.indices[i], 1));
+  }
+});
+
+test('BatchSampler: stateBeforeLast() resumes at the last batch drawn, inside an epoch and across its end', () => {
+  const data = byteSet(23); // batches of 5: the 5th batch of each epoch wraps into the next permutation
+  const sampler = new BatchSampler(data, 5, new Rng(9));
+  for (let k = 0; k < 14; k++) {
+    const batch = sampler.next();
+    const saved = JSON.parse(JSON.stringify(sampler.stateBeforeLast()));
+    const resumed = BatchSampler.fromState(data, 5, saved);
+    assert.deepEqual(resumed.next().indices, batch.indices, `batch ${k}`);
+    // and both go on alike
+    assert.deepEqual(resumed.next().indices, BatchSampler.fromState(data, 5, sampler.state()).next().indices);
+  }
 });

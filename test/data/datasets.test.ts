@@ -10,6 +10,7 @@ import { CIFAR_RECORD_BYTES, encodeCifar, loadCifar10, parseCifar } from '../../
 import { findIdxFiles, idxValidationSize, loadDataset, parseDatasetSpec } from '../../src/data/datasets.ts';
 import { loadMnist, subset } from '../../src/data/mnist.ts';
 import { encodeIdx } from '../../src/data/idx.ts';
+import { imageFloats } from '../../src/data/images.ts';
 import { colourBars, writeCifarDataset, writeIdxDataset } from '../helpers/datasets.ts';
 
 let dir: string;
@@ -92,7 +93,7 @@ test('CIFAR-10 split: validation is the end of data_batch_5 (at most 5,000, at m
   assert.equal(d.test.count, 30);
   assert.deepEqual(Array.from(d.train.labels), Array.from(train.labels.subarray(0, 90)));
   assert.deepEqual(Array.from(d.validation.labels), Array.from(train.labels.subarray(90)));
-  assert.deepEqual(d.validation.images, train.images.subarray(90 * 3072));
+  assert.deepEqual(imageFloats(d.validation), train.images.subarray(90 * 3072));
   assert.deepEqual(d.test.images, test.images);
 });
 
@@ -114,8 +115,8 @@ test('idx:DIR finds the four files by their published names (.gz too), splits li
   assert.equal(d.train.count, 270);
   assert.equal(d.test.count, 50);
   assert.equal(d.classes, 10);
-  assert.deepEqual(d.validation.images, mnist.train.images.subarray(0, 30 * 784));
-  assert.deepEqual(d.train.images.subarray(0, 784), mnist.train.images.subarray(30 * 784, 31 * 784));
+  assert.deepEqual(imageFloats(d.validation), imageFloats(mnist.train, 0, 30));
+  assert.deepEqual(imageFloats(d.train, 0, 1), imageFloats(mnist.train, 30, 1));
 
   // EMNIST-style prefixed names work; two data sets in one folder are refused by name.
   const emnist = join(dir, 'emnist');

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { DataFormatError } from '../../src/errors.ts';
 import { encodeIdx, loadIdxPair, parseIdx, readIdxFile, type IdxTensor } from '../../src/data/idx.ts';
 import { loadMnist, mnistDir, subset } from '../../src/data/mnist.ts';
+import { imageFloats } from '../../src/data/images.ts';
 
 /** Asserts that `fn` throws a DataFormatError with `code` whose message matches every pattern. */
 function throwsData(fn: () => unknown, code: string, ...patterns: RegExp[]): void {
@@ -199,11 +200,11 @@ test('loadMnist: 55,000 / 5,000 / 10,000, pixels in [0,1], validation = the firs
   assert.equal(m.test.count, 10000);
   for (const split of [m.train, m.validation, m.test]) {
     assert.deepEqual([split.height, split.width, split.channels], [28, 28, 1]);
-    assert.equal(split.images.length, split.count * 784);
+    const px = imageFloats(split);
+    assert.equal(px.length, split.count * 784);
     assert.equal(split.labels.length, split.count);
     let min = Infinity;
     let max = -Infinity;
-    const px = split.images;
     for (let i = 0; i < px.length; i++) {
       if (px[i] < min) min = px[i];
       if (px[i] > max) max = px[i];
@@ -217,12 +218,12 @@ test('loadMnist: 55,000 / 5,000 / 10,000, pixels in [0,1], validation = the firs
   const raw = readFileSync(join(mnistDir(), 'train-images-idx3-ubyte'));
   const rawLabels = readFileSync(join(mnistDir(), 'train-labels-idx1-ubyte'));
   const image = (i: number) => Array.from(raw.subarray(16 + i * 784, 16 + (i + 1) * 784), (b) => Math.fround(b / 255));
-  assert.deepEqual(Array.from(m.validation.images.subarray(0, 784)), image(0));
-  assert.deepEqual(Array.from(m.train.images.subarray(0, 784)), image(5000));
+  assert.deepEqual(Array.from(imageFloats(m.validation, 0, 1)), image(0));
+  assert.deepEqual(Array.from(imageFloats(m.train, 0, 1)), image(5000));
   assert.equal(m.validation.labels[0], rawLabels[8]);
   assert.equal(m.train.labels[0], rawLabels[8 + 5000]);
   assert.equal(m.validation.labels[0], 5); // the famous first MNIST digit
-  assert.equal(m.train.images.buffer, m.validation.images.buffer, 'train and validation share one buffer');
+  assert.equal(m.train.bytes.buffer, m.validation.bytes.buffer, 'train and validation share one buffer (the file, as bytes)');
 });
 
 test('subset takes views and rejects out-of-range requests', () => {

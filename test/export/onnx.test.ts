@@ -19,6 +19,7 @@ import { useBackend } from '../../src/backend.ts';
 import { Rng } from '../../src/data/batches.ts';
 import { loadMnist } from '../../src/data/mnist.ts';
 import type { LabeledImages } from '../../src/data/idx.ts';
+import { toFloats } from '../../src/data/images.ts';
 import { presets, type NetworkConfig } from '../../src/model/config.ts';
 import { disposeParams, forward, initParams, loss, predictProbabilities, type Params } from '../../src/model/cnn.ts';
 import { checkShapes, draftFromRun, loadRunConfigFile, resolveRunConfig, type DataShape } from '../../src/model/validate.ts';
@@ -121,7 +122,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'convlab-onnx-'));
   await useBackend('wasm');
   const m = await loadMnist();
-  mnist = { train: m.train, test: m.test };
+  mnist = { train: toFloats(m.train), test: m.test };
 });
 
 after(async () => {

@@ -6,14 +6,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Rng } from '../../src/data/batches.ts';
 import { encodeIdx, type LabeledImages } from '../../src/data/idx.ts';
+import { imageBytes, type ImageSet } from '../../src/data/images.ts';
 import { CIFAR_TEST_FILE, CIFAR_TRAIN_FILES, encodeCifar } from '../../src/data/cifar.ts';
 import { subset } from '../../src/data/mnist.ts';
 
 /** Writes `[prefix]train-images-idx3-ubyte` etc. (uint8, as published) for `train` and `test`. */
-export async function writeIdxDataset(dir: string, train: LabeledImages, test: LabeledImages, prefix = ''): Promise<void> {
+export async function writeIdxDataset(dir: string, train: ImageSet, test: ImageSet, prefix = ''): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const bytes = (d: LabeledImages) => Uint8Array.from(d.images, (v) => Math.round(255 * v));
-  const shape = (d: LabeledImages) => (d.channels === 1 ? [d.count, d.height, d.width] : [d.count, d.height, d.width, d.channels]);
+  const bytes = (d: ImageSet) => Uint8Array.from(imageBytes(d));
+  const shape = (d: ImageSet) => (d.channels === 1 ? [d.count, d.height, d.width] : [d.count, d.height, d.width, d.channels]);
   const idx = train.channels === 1 ? 'idx3' : 'idx4';
   await writeFile(join(dir, `${prefix}train-images-${idx}-ubyte`), encodeIdx({ dtype: 'uint8', shape: shape(train), data: bytes(train) }));
   await writeFile(join(dir, `${prefix}train-labels-idx1-ubyte`), encodeIdx({ dtype: 'uint8', shape: [train.count], data: Uint8Array.from(train.labels) }));

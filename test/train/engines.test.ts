@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../../src/backend.ts';
 import { BatchSampler, Rng } from '../../src/data/batches.ts';
-import type { LabeledImages } from '../../src/data/idx.ts';
+import type { ImageSet } from '../../src/data/images.ts';
 import { loadMnist, subset, type MnistSplits } from '../../src/data/mnist.ts';
 import { defaults, presets, type OptimizerConfig, type RunConfig } from '../../src/model/config.ts';
 import { disposeParams, initParams, paramsFrom } from '../../src/model/cnn.ts';
@@ -28,7 +28,7 @@ import { BrowserTrainer } from '../../web/src/training.ts';
 import { assertSameTraining } from '../helpers/weights.ts';
 
 let mnist: MnistSplits;
-let data: { train: LabeledImages; validation: LabeledImages };
+let data: { train: ImageSet; validation: ImageSet };
 let dir: string;
 const pools = new Map<number, GradientPool>();
 const net = presets.seed.network;

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../../src/backend.ts';
 import { Rng } from '../../src/data/batches.ts';
 import { loadMnist, subset, type MnistSplits } from '../../src/data/mnist.ts';
+import { imageFloats } from '../../src/data/images.ts';
 import { presets, type RunConfig } from '../../src/model/config.ts';
 import { disposeParams, initParams } from '../../src/model/cnn.ts';
 import { evaluate, flattenParams, train } from '../../src/train/loop.ts';
@@ -78,7 +79,7 @@ test('closing the pool in the middle of a step ends the step with an error, not 
   const pool = await GradientPool.start(run.network, 2, 'wasm');
   await pool.useOptimizer(run.train.optimizer);
   const batch = subset(mnist.train, 0, 64);
-  const step = pool.step(batch.images, batch.labels, 1e-3);
+  const step = pool.step(imageFloats(batch), batch.labels, 1e-3);
   await new Promise((r) => setTimeout(r, 5));
   await pool.close();
   await assert.rejects(step, /worker/);

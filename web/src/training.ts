@@ -5,7 +5,7 @@
  * (src/data/batches.ts) and evaluation (src/eval/classify.ts). Progress goes out through `hooks`; this
  * module draws nothing.
  */
-import type { LabeledImages } from '../../src/data/idx.ts';
+import type { ImageSet } from '../../src/data/images.ts';
 import { BatchSampler } from '../../src/data/batches.ts';
 import { Rng } from '../../src/data/rng.ts';
 import { defaults, type NetworkConfig } from '../../src/model/config.ts';
@@ -50,7 +50,7 @@ export class BrowserTrainer {
 
   constructor(
     net: NetworkConfig,
-    private readonly data: { train: LabeledImages; validation: LabeledImages },
+    private readonly data: { train: ImageSet; validation: ImageSet },
     private readonly settings: TrainSettings,
     private readonly hooks: TrainerHooks,
   ) {
