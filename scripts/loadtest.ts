@@ -26,12 +26,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { freePort } from '../test/helpers/cli.ts';
 import { fixtureModelDir } from '../test/helpers/fixture-model.ts';
 
 const { values: flags } = parseArgs({
@@ -287,15 +287,4 @@ async function predictOnce(base: string): Promise<void> {
 async function health(base: string): Promise<{ tensors: number; predict: { passes: number; images: number } }> {
   const r = await fetch(`${base}/healthz`);
   return (await r.json()) as { tensors: number; predict: { passes: number; images: number } };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }

@@ -13,10 +13,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../helpers/cli.ts';
 import { fixtureModelDir } from '../helpers/fixture-model.ts';
 import { loadMnist } from '../../src/data/mnist.ts';
 import type { Prediction } from '../../src/serve/schema.ts';
@@ -41,17 +41,6 @@ after(async () => {
   }
   await rm(dir, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts `convlab serve` on `port`; resolves once it listens. `output()` is what it printed so far. */
 function serve(model: string, port: number, ...extra: string[]): Promise<ChildProcess & { output: () => string }> {
