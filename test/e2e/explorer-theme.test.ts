@@ -7,14 +7,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
-import { browserSkip, launchBrowser } from '../helpers/browser.ts';
-import { fixtureModelDir } from '../helpers/fixture-model.ts';
-import { buildServer } from '../../src/serve/server.ts';
-import { ensureWebBuild } from '../../src/serve/web-build.ts';
+import { browserSkip, launchBrowser, servePage } from '../helpers/browser.ts';
 
 const skip = browserSkip;
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
@@ -25,10 +21,7 @@ let url: string;
 
 before(async () => {
   if (skip) return;
-  const [web, modelDir] = await Promise.all([ensureWebBuild(), fixtureModelDir()]);
-  app = await buildServer({ modelDir, webDir: web.dir });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
+  ({ app, url } = await servePage());
   browser = await launchBrowser();
 });
 
