@@ -210,33 +210,3 @@ export function strokeWidth(mask: Mask): number {
   }
   return perimeter > 0 ? (2 * area) / perimeter : 0;
 }
-
-/**
- * Binary dilation (grow = true) or erosion by a disc-like element of radius `r`: r passes alternating a
- * 3x3 square and a 4-neighbour cross, whose composition approximates a disc (an octagon).
- */
-export function morph(mask: Mask, r: number, grow: boolean): Mask {
-  const { width: w, height: h } = mask;
-  let src = mask.data;
-  for (let pass = 0; pass < r; pass++) {
-    const square = pass % 2 === 0;
-    const out = new Uint8Array(src.length);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        let v = src[y * w + x];
-        for (let dy = -1; dy <= 1; dy++) {
-          for (let dx = -1; dx <= 1; dx++) {
-            if ((dx === 0 && dy === 0) || (!square && dx !== 0 && dy !== 0)) continue;
-            const yy = y + dy,
-              xx = x + dx;
-            const u = yy < 0 || yy >= h || xx < 0 || xx >= w ? 0 : src[yy * w + xx];
-            v = grow ? v | u : v & u;
-          }
-        }
-        out[y * w + x] = v;
-      }
-    }
-    src = out;
-  }
-  return { width: w, height: h, data: src };
-}

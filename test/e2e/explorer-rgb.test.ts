@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import * as tf from '@tensorflow/tfjs';
 import type { Browser, Page } from 'playwright-core';
-import { browserSkip, launchBrowser } from '../helpers/browser.ts';
+import { browserSkip, launchBrowser, loadPage } from '../helpers/browser.ts';
 import { pngOf, trainColourModel } from '../helpers/colour-model.ts';
 import { useBackend } from '../../src/backend.ts';
 import { disposeParams, predictProbabilities, type Params } from '../../src/model/cnn.ts';
@@ -76,13 +76,7 @@ async function open(options: Parameters<Browser['newPage']>[0] = {}): Promise<{ 
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(`console: ${m.text()}`);
   });
-  await page.goto(`${url}?backend=wasm`);
-  await page.waitForFunction(() => document.body.dataset.ready !== 'false', null, { timeout: 60_000 });
-  assert.equal(
-    await page.evaluate(() => document.body.dataset.ready),
-    'true',
-    `page failed: ${await page.locator('#fatal').textContent()} ${errors.join('; ')}`,
-  );
+  await loadPage(page, url, errors);
   return { page, errors };
 }
 

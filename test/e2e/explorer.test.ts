@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import * as tf from '@tensorflow/tfjs';
 import type { Browser, Page } from 'playwright-core';
-import { browserSkip as skip, launchBrowser, SEVEN, servePage, stroke } from '../helpers/browser.ts';
+import { browserSkip as skip, launchBrowser, SEVEN, servePage, stroke, loadPage } from '../helpers/browser.ts';
 import { renderOnPaper } from '../helpers/digits.ts';
 import { loadMnist } from '../../src/data/mnist.ts';
 import { loadParams } from '../../src/model/load.ts';
@@ -44,13 +44,7 @@ async function open(device: Parameters<Browser['newPage']>[0] = { viewport: { wi
   page.on('request', (r) => {
     if (!r.url().startsWith(url)) errors.push(`request off the server: ${r.url()}`);
   });
-  await page.goto(`${url}?backend=wasm`);
-  await page.waitForFunction(() => document.body.dataset.ready !== 'false', null, { timeout: 60_000 });
-  assert.equal(
-    await page.evaluate(() => document.body.dataset.ready),
-    'true',
-    `page failed: ${await page.locator('#fatal').textContent()} ${errors.join('; ')}`,
-  );
+  await loadPage(page, url, errors);
   return { page, errors };
 }
 

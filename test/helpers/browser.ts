@@ -5,6 +5,7 @@
  * - No browser there: the tests skip, with one line saying how to enable them.
  * - CI=true: a missing browser is a failure, never a skip (CI installs Chromium, so a skip would hide it).
  */
+import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
@@ -45,6 +46,20 @@ export async function servePage(): Promise<{ app: FastifyInstance; url: string; 
   const app = await buildServer({ modelDir, webDir: web.dir });
   await app.listen({ port: 0, host: '127.0.0.1' });
   return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/`, modelDir };
+}
+
+/**
+ * Opens the page on the wasm backend and waits until it says it is ready; fails with the page's own error
+ * (its #fatal text) and what `errors` collected (page errors, console errors, off-server requests).
+ */
+export async function loadPage(page: Page, url: string, errors: string[]): Promise<void> {
+  await page.goto(`${url}?backend=wasm`);
+  await page.waitForFunction(() => document.body.dataset.ready !== 'false', null, { timeout: 60_000 });
+  assert.equal(
+    await page.evaluate(() => document.body.dataset.ready),
+    'true',
+    `page failed: ${await page.locator('#fatal').textContent()} ${errors.join('; ')}`,
+  );
 }
 
 /** A point on the drawing pad, as fractions of its width and height. */
