@@ -30,20 +30,23 @@ export interface RouteContext {
   predictor: Predictor;
   /** Why the server is not ready (draining, a worker gone), or undefined when it is. */
   notReady: () => string | undefined;
+  /** This server's explainers (from baseExplainers), which the validator compiler reads. */
+  explainers: Explainers;
 }
 
-/** What a rejected request body or query is explained with (see validation.ts); filled by registerRoutes. */
-export const explainers: Explainers = {
-  'body POST /api/predict': (body) => void checkPredictRequest(body, LIMITS.predictBatch),
-  'body POST /api/activations': (body) => void checkPredictRequest(body, LIMITS.activationsBatch),
+/**
+ * What a rejected request body or query is explained with (see validation.ts), one table per server:
+ * registerRoutes adds the entries that depend on the served model and its data.
+ */
+export const baseExplainers = (): Explainers => ({
   'params GET /tfjs-wasm/:file': (params) => {
     const file = (params as { file?: string }).file;
     throw new ApiError('NOT_FOUND', `no file /tfjs-wasm/${file}; the wasm backend needs one of ${WASM_FILES.join(', ')}`);
   },
-};
+});
 
 export async function registerRoutes(app: FastifyInstance, ctx: RouteContext): Promise<void> {
-  const { model } = ctx;
+  const { model, explainers } = ctx;
   const started = performance.now();
   // pixels are counted against the served model's input (784 for a digit model, 3,072 for a 32x32x3 one)
   explainers['body POST /api/predict'] = (body) => void checkPredictRequest(body, LIMITS.predictBatch, model.net.input);

@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { useBackend, type BackendName } from '../backend.ts';
 import { disposeParams } from '../model/cnn.ts';
 import { ApiError, LIMITS } from './schema.ts';
-import { explainers, registerRoutes } from './routes.ts';
+import { baseExplainers, registerRoutes } from './routes.ts';
 import { loadServedModel } from './served-model.ts';
 import { registerErrorHandlers } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
@@ -117,6 +117,7 @@ export async function buildServer(options: ServerOptions): Promise<ConvlabServer
   });
 
   // --- the contract: each route's schema validates its requests and documents it at /api/openapi.json
+  const explainers = baseExplainers();
   app.setValidatorCompiler(validatorCompiler(explainers));
   app.setSerializerCompiler(() => (data) => JSON.stringify(data)); // answers as the handlers built them
   await registerOpenApi(app, '0.1.0');
@@ -129,6 +130,7 @@ export async function buildServer(options: ServerOptions): Promise<ConvlabServer
   );
 
   await registerRoutes(app, {
+    explainers,
     model,
     backend,
     mnistDir: options.mnistDir,

@@ -14,6 +14,7 @@ import type { FastifyInstance } from 'fastify';
 import * as tf from '@tensorflow/tfjs';
 import { pngOf, trainColourModel, type ColourModel } from '../helpers/colour-model.ts';
 import { convlab } from '../helpers/cli.ts';
+import { fixtureModelDir } from '../helpers/fixture-model.ts';
 import { useBackend } from '../../src/backend.ts';
 import { disposeParams, predictProbabilities } from '../../src/model/cnn.ts';
 import { colourInput, decodeRgba } from '../../src/predict/preprocess.ts';
@@ -158,4 +159,20 @@ test('convlab predict on a colour model prints the class the library gives; --js
   assertClose(p.probabilities, library(input), 'predict --json');
   const png = await readFile(join(show, 'bars-1.show.png'));
   assert.deepEqual([...png.subarray(1, 4)].map((b) => String.fromCharCode(b)).join(''), 'PNG');
+});
+
+test('each server explains rejected bodies with its own model: a digit server built later does not change the colour one', async () => {
+  const digits = await buildServer({ modelDir: await fixtureModelDir() });
+  try {
+    const count = async (server: FastifyInstance) => {
+      const r = await server.inject({ method: 'POST', url: '/api/predict', payload: {} });
+      assert.equal(r.statusCode, 400, r.body);
+      return (r.json() as ApiErrorBody).error.message;
+    };
+    assert.match(await count(app), /3072/, 'the colour server names its own input');
+    assert.match(await count(digits), /784/, 'the digit server names its own input');
+    assert.doesNotMatch(await count(app), /784 /, 'the colour server still names its own input after another was built');
+  } finally {
+    await digits.close();
+  }
 });
