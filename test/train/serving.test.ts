@@ -75,9 +75,15 @@ test("on a real worker: the same probabilities as this thread's forward pass; cl
     const there = await channel.run(images, 5);
     assert.equal(there.length, 5 * 10);
     there.forEach((v, i) => assert.ok(Math.abs(v - here[i]) < 1e-6, `[${i}] ${v} vs ${here[i]}`));
-    // messages still reach the serving worker
-    const [memory] = await pool.memory();
-    assert.ok(memory.tensors > 0);
+    // messages still reach the serving worker, and what it holds stays flat over passes of every size
+    for (const n of [16, 1, 7]) await channel.run(images.concat(images, images, images).slice(0, n), n);
+    const [warm] = await pool.memory();
+    assert.ok(warm.tensors > 0 && warm.heapBytes > 0, JSON.stringify(warm));
+    for (let k = 0; k < 30; k++) {
+      const n = 1 + ((k * 7) % 16);
+      await channel.run(images.concat(images, images, images).slice(0, n), n);
+    }
+    assert.deepEqual((await pool.memory())[0], warm, 'tensors, data ids and wasm heap after 30 passes');
 
     const inFlight = channel.run(images, 5).then(
       () => 'answered',
