@@ -82,7 +82,7 @@ export class ServingChannel {
     if (Atomics.load(state, STATE) === GONE) throw new Error('the inference worker is gone');
     this.busy = true;
     try {
-      images.forEach((im, i) => input.set(im, i * pixels));
+      for (let i = 0; i < count; i++) input.set(images[i], i * pixels);
       Atomics.store(state, COUNT, count);
       Atomics.store(state, STATE, REQUEST);
       Atomics.notify(state, STATE);

@@ -70,11 +70,11 @@ test("on a real worker: the same probabilities as this thread's forward pass; cl
     const rng = new Rng(9);
     const images = Array.from({ length: 5 }, () => Float32Array.from({ length: 784 }, () => rng.next()));
     const flat = new Float32Array(5 * 784);
-    images.forEach((im, i) => flat.set(im, i * 784));
+    for (const [i, im] of images.entries()) flat.set(im, i * 784);
     const here = probabilities(net, params, flat, 5);
     const there = await channel.run(images, 5);
     assert.equal(there.length, 5 * 10);
-    there.forEach((v, i) => assert.ok(Math.abs(v - here[i]) < 1e-6, `[${i}] ${v} vs ${here[i]}`));
+    for (const [i, v] of there.entries()) assert.ok(Math.abs(v - here[i]) < 1e-6, `[${i}] ${v} vs ${here[i]}`);
     // messages still reach the serving worker, and what it holds stays flat over passes of every size
     for (const n of [16, 1, 7]) await channel.run(images.concat(images, images, images).slice(0, n), n);
     const [warm] = await pool.memory();
