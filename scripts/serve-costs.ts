@@ -97,7 +97,7 @@ for (const b of sizes) {
 
 // --- the same on a worker (the serving runner), wall time per awaited pass and this thread's share
 const [runner] = await startWorkerRunners(model, 1, 'wasm');
-console.log('\nthe same pass on one worker (GradientPool, postMessage): wall per pass, main-thread CPU per pass:');
+console.log('\nthe same pass on one worker (its shared-memory channel, train/serving.ts): wall per pass, main-thread CPU per pass:');
 for (const b of [1, 8, 20, 64]) {
   const images = Array.from({ length: b }, () => image);
   const { wall, cpu } = await wallPerCall(() => runner.run(images, b), 400);

@@ -146,28 +146,32 @@ export class PredictBatcher implements Predictor {
     this.images += count;
     this.running += 1;
     const t0 = performance.now();
+    let values: Float32Array;
     try {
-      const values = await runner.run(
+      values = await runner.run(
         group.flatMap((j) => j.images),
         count,
       );
-      const share = (performance.now() - t0) / count;
-      const all = answers(
-        values,
-        count,
-        group.flatMap((j) => j.ms.map((m) => m + share + (t0 - j.queued))),
-      );
-      let k = 0;
-      for (const job of group) {
-        job.resolve(all.slice(k, k + job.images.length));
-        k += job.images.length;
-      }
     } catch (err) {
       for (const job of group) job.reject(err);
+      return;
     } finally {
+      // The runner's next pass first, with what queued meanwhile (no extra turn of the event loop: those
+      // requests are all here), so that it computes while this thread sends the answers of the last one.
       this.running -= 1;
       this.idle.push(runner);
-      this.schedule();
+      if (this.queue.length > 0) this.flush();
+    }
+    const share = (performance.now() - t0) / count;
+    const all = answers(
+      values,
+      count,
+      group.flatMap((j) => j.ms.map((m) => m + share + (t0 - j.queued))),
+    );
+    let k = 0;
+    for (const job of group) {
+      job.resolve(all.slice(k, k + job.images.length));
+      k += job.images.length;
     }
   }
 

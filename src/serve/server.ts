@@ -75,7 +75,7 @@ export async function buildServer(options: ServerOptions): Promise<ConvlabServer
     const workers = options.workers ?? 0;
     const runners =
       workers > 0
-        ? await startWorkerRunners(model, workers, backend)
+        ? await startWorkerRunners(model, workers, backend, options.maxBatch ?? LIMITS.predictBatch)
         : [{ run: async (images: Float32Array[]) => softmaxOf(model.net, model.params, images), close: async () => {} }];
     predictor = new PredictBatcher(runners, { windowMs: options.batchWindowMs ?? 0, maxBatch: options.maxBatch ?? LIMITS.predictBatch, workers });
   } catch (err) {

@@ -9,9 +9,15 @@ import { weightSpecs } from '../model/config.ts';
 import { GradientPool } from '../train/parallel.ts';
 import type { Runner } from './batcher.ts';
 import type { ServedModel } from './served-model.ts';
+import { LIMITS } from './schema.ts';
 
-/** Starts `count` workers holding the model's weights; each is a Runner for the batcher. */
-export async function startWorkerRunners(model: ServedModel, count: number, backend: BackendName): Promise<Runner[]> {
+/**
+ * Starts `count` workers holding the model's weights; each is a Runner for the batcher, taking passes of up
+ * to `maxBatch` images through a shared-memory channel (train/serving.ts) rather than a message each. A pass
+ * can be as large as one request's batch (the batcher never splits a request), so room for that at least.
+ */
+export async function startWorkerRunners(model: ServedModel, count: number, backend: BackendName, maxBatch: number = LIMITS.predictBatch): Promise<Runner[]> {
+  const room = Math.max(maxBatch, LIMITS.predictBatch);
   const flat = flatWeights(model);
   const { height, width, channels } = model.net.input;
   const pixels = height * width * channels;
@@ -22,18 +28,16 @@ export async function startWorkerRunners(model: ServedModel, count: number, back
     await Promise.all(pools.map((p) => p.close()));
     throw (failed as PromiseRejectedResult).reason;
   }
-  // one pass each now, so the first requests do not pay for each worker's first-call setup
-  await Promise.all(pools.map((pool) => (pool.publish(flat), pool.probabilities(new Float32Array(pixels), 1))));
-  return pools.map((pool) => {
-    return {
-      run: (images: Float32Array[], n: number) => {
-        const batch = new Float32Array(n * pixels);
-        images.forEach((im, i) => batch.set(im, i * pixels));
-        return pool.probabilities(batch, n, true); // the served weights never change
-      },
-      close: () => pool.close(),
-    };
-  });
+  try {
+    for (const pool of pools) pool.publish(flat);
+    const channels = await Promise.all(pools.map((pool) => pool.serve(room)));
+    // one pass each now, so the first requests do not pay for each worker's first-call setup
+    await Promise.all(channels.map((c) => c.run([new Float32Array(pixels)], 1)));
+    return pools.map((pool, i) => ({ run: (images: Float32Array[], n: number) => channels[i].run(images, n), close: () => pool.close() }));
+  } catch (err) {
+    await Promise.all(pools.map((p) => p.close()));
+    throw err;
+  }
 }
 
 /** The weights as one array in weightSpecs order (GradientPool.publish's layout). */

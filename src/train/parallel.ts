@@ -22,10 +22,11 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { BackendName } from '../backend.ts';
-import type { NetworkConfig, OptimizerConfig } from '../model/config.ts';
+import { classCount, type NetworkConfig, type OptimizerConfig } from '../model/config.ts';
 import type { OptimizerState } from './optimizer.ts';
 import { maskBuffers, sliceMasks, type MaskArrays } from './dropout.ts';
 import { paramCount, paramLayout, type ParamSlice } from './layout.ts';
+import { ServingChannel, servingBuffers, type ServingBuffers } from './serving.ts';
 
 /** Slots of the shared control block (an Int32Array). */
 export const ARRIVED = 0; // workers that reached the barrier, over the pool's life
@@ -78,6 +79,8 @@ export type StepRequest =
       /** The shared weights have not changed since the worker last loaded them (serving): do not reload. */
       sameWeights?: boolean;
     }
+  /** From now on, answer forward passes through this shared-memory channel (serving.ts), with the published weights. */
+  | { kind: 'serve'; channel: ServingBuffers }
   | { kind: 'optimizer'; config: OptimizerConfig; state?: OptimizerState }
   | { kind: 'state' }
   /** What this worker's TensorFlow.js holds (for leak tests). */
@@ -271,6 +274,18 @@ export class GradientPool {
     const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
     parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
     return out;
+  }
+
+  /**
+   * A shared-memory channel to this pool's one worker for serving (serving.ts): passes of up to `maxImages`
+   * images with the weights published now, without a message each. The pool stays usable for messages.
+   */
+  async serve(maxImages: number): Promise<ServingChannel> {
+    if (this.size !== 1) throw new Error(`serving channels are for a pool of one worker, this one has ${this.size}`);
+    const channel = new ServingChannel(servingBuffers(maxImages, this.pixels, classCount(this.net)));
+    this.workers[0].once('exit', () => channel.gone());
+    await this.all(() => ({ kind: 'serve', channel: channel.buffers }));
+    return channel;
   }
 
   /** Each worker's live tensors, data ids and heap size, between steps (leak tests watch them). */

@@ -15,6 +15,7 @@ import { maskTensors } from './dropout.ts';
 import { ABORT, ARRIVED, FAILED, SHARD, combine, shardOf, type StepReply, type StepRequest, type WorkerInit } from './parallel.ts';
 import { SimdAdam, makeFlatOptimizer, type FlatOptimizer } from './flat.ts';
 import { paramLayout } from './layout.ts';
+import { serveChannel } from './serving.ts';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -144,6 +145,11 @@ try {
           }
           const values = classify(init.net, params, req.images, req.count);
           return reply({ loss: 0, correct: 0, classes: values }, [values.buffer]);
+        }
+        case 'serve': {
+          loadWeights(); // once: the served weights never change
+          serveChannel(req.channel, (images, count) => probabilities(init.net, params, images, count));
+          return reply({ loss: 0, correct: 0 });
         }
         case 'optimizer': {
           optimizer = makeFlatOptimizer(req.config, shardLayout);

@@ -112,3 +112,24 @@ test('a failing pass rejects only its own requests; the batcher goes on', async 
   await assert.rejects(batcher.predict([digit(0)], [0]), /boom/);
   assert.equal((await batcher.predict([digit(0)], [0])).length, 1);
 });
+
+test('a runner that comes free starts its next pass on the queued requests before the last pass is answered', async () => {
+  const events: string[] = [];
+  let passes = 0;
+  const slow: Runner = {
+    run: async (images) => {
+      const n = ++passes;
+      events.push(`pass ${n} starts`);
+      await new Promise((r) => setTimeout(r, 20));
+      return softmaxOf(model.net, model.params, images);
+    },
+    close: async () => {},
+  };
+  const batcher = new PredictBatcher([slow], { windowMs: 2 });
+  const first = batcher.predict([digit(0)], [0]).then(() => events.push('first answered'));
+  await new Promise((r) => setTimeout(r, 5)); // the first pass is running
+  const second = batcher.predict([digit(1)], [0]).then(() => events.push('second answered'));
+  await Promise.all([first, second]);
+  // the worker computes the next batch while this thread sends the answers of the last (no idle gap between passes)
+  assert.deepEqual(events, ['pass 1 starts', 'pass 2 starts', 'first answered', 'second answered']);
+});

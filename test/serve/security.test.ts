@@ -8,11 +8,13 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { fixtureModelDir } from '../helpers/fixture-model.ts';
 import { buildServer } from '../../src/serve/server.ts';
-import { sameToken } from '../../src/serve/security.ts';
+import { sameToken, securityHeadersMiddleware } from '../../src/serve/security.ts';
 import { withoutPaths } from '../../src/serve/errors.ts';
 import { parseTrustProxy } from '../../src/cli/serve.ts';
 
@@ -184,6 +186,29 @@ test('security headers and a CSP without inline script, on the page and the API'
   }
 });
 
+test("every answer, good or bad, carries exactly the headers helmet's middleware sets on a real response", async () => {
+  // the reference: helmet itself on a Node response (the server copies the headers it captured once)
+  const res = new ServerResponse(new IncomingMessage(new Socket()));
+  securityHeadersMiddleware()(res.req, res, () => {});
+  const expected = Object.entries(res.getHeaders()).map(([name, value]) => [name, String(value)]);
+  assert.ok(expected.length >= 10, JSON.stringify(expected));
+  const app = await server();
+  const answers = await Promise.all([
+    app.inject(predict()),
+    app.inject({ ...predict(), payload: '{"pixels": [1, 2]}' }), // 400
+    app.inject({ method: 'GET', url: '/api/no-such-route' }), // 404
+    app.inject({ method: 'GET', url: '/api/model' }),
+    app.inject({ method: 'GET', url: '/' }),
+  ]);
+  for (const r of answers) {
+    for (const [name, value] of expected) assert.equal(r.headers[name], value, `${r.statusCode} ${name}`);
+  }
+  assert.deepEqual(
+    answers.map((r) => r.statusCode),
+    [200, 400, 404, 200, 503],
+  );
+});
+
 describe('error bodies carry no file path and no stack', () => {
   test('withoutPaths: machine paths become <path>, route paths stay', () => {
     const msg = `ENOENT: no such file or directory, open '${join(tmpdir(), 'x', 'y.idx')}'; see /api/openapi.json or /home/someone/a.txt`;
@@ -220,8 +245,14 @@ describe('the static route serves only the page folder', () => {
   });
 
   test('the page and its assets are served', async () => {
-    assert.equal((await app.inject({ method: 'GET', url: '/' })).statusCode, 200);
-    assert.equal((await app.inject({ method: 'GET', url: '/assets/app.js' })).body, 'console.log(1)');
+    const page = await app.inject({ method: 'GET', url: '/' });
+    const script = await app.inject({ method: 'GET', url: '/assets/app.js' });
+    assert.equal(page.statusCode, 200);
+    assert.equal(script.body, 'console.log(1)');
+    for (const r of [page, script]) {
+      assert.match(String(r.headers['content-security-policy']), /script-src 'self' 'wasm-unsafe-eval'/);
+      assert.equal(r.headers['x-content-type-options'], 'nosniff');
+    }
   });
 
   const attempts = [
