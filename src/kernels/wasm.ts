@@ -34,10 +34,12 @@ import { conv2DBackpropInput } from './conv-input.ts';
 import { add, identity, sum } from './elementwise.ts';
 import { batchMatMul } from './matmul.ts';
 import { maxPoolGrad } from './pool.ts';
+import { winogradCovers } from './winograd.ts';
 
 export { allowSimdKernels } from './common.ts';
 export { IM2COL_MAX_TAPS } from './conv-filter.ts';
-export { allowDirectConv } from './conv-direct.ts';
+export { allowDirectConv, allowRelaxedSimd } from './conv-direct.ts';
+export { allowWinograd } from './winograd.ts';
 
 let installed = false;
 
@@ -70,7 +72,7 @@ function replace(kernelName: string, kernelFunc: KernelFunc): void {
   tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
 }
 
-/** Which kernel runs each product of a convolution on wasm: 'direct' (generated here), 'xnnpack', or a named path. */
+/** Which kernel runs each product of a convolution on wasm: 'winograd' or 'direct' (generated here), 'xnnpack', or a named path. */
 export function convRoutes(
   xShape: [number, number, number, number],
   wShape: [number, number, number, number],
@@ -98,7 +100,9 @@ export function convRoutes(
       false,
       'channelsLast',
     );
-    inputGradient = directConvCovers(dyInfo) ? 'direct' : 'xnnpack';
+    inputGradient = route(dyInfo);
   }
-  return { forward: directConvCovers(info) ? 'direct' : 'xnnpack', inputGradient, filterGradient: filterGradientRoute(info) };
+  return { forward: route(info), inputGradient, filterGradient: filterGradientRoute(info) };
 }
+
+const route = (info: tf.backend_util.Conv2DInfo) => (!directConvCovers(info) ? 'xnnpack' : winogradCovers(info) ? 'winograd' : 'direct');
