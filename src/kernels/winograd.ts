@@ -94,7 +94,7 @@ export function scratchBytes(s: WinogradShape, p: WinogradPlan): number {
 }
 
 /** The module: `wino(x, u, y, nb, s)` with byte addresses of xpad, the transformed filter, y, and the scratch. */
-export function winogradModule(s: WinogradShape, p: WinogradPlan, relaxed = false): Uint8Array<ArrayBuffer> {
+export function winogradModule(s: WinogradShape, p: WinogradPlan, relaxed = false, mode: 'forward' | 'filter' = 'forward'): Uint8Array<ArrayBuffer> {
   const { cin, coutp, tilesH, tilesW } = s;
   const { hp, wp } = paddedDims(s);
   const cinp = Math.ceil(cin / 4) * 4;
@@ -178,10 +178,153 @@ export function winogradModule(s: WinogradShape, p: WinogradPlan, relaxed = fals
     .divU()
     .set(blocks);
 
+  /**
+   * Filter gradient (mode 'filter', Y = dy tile-aligned [nb, 2·tilesH, 2·tilesW, coutp], U = the accumulators
+   * [36][cin][coutp]): each dy tile transformed by A (6x2) on both sides into the scratch where M would be, then
+   * U_ξ[c, o] += Σ_t V_ξ[t, c] · DY_ξ[t, o] over the block's T tiles, R channels x V vectors at a time.
+   */
+  const filterProducts = () => {
+    code.loop(t, T, () => {
+      code.get(b0).const(T).mulI().get(t).add().set(g);
+      tileAddress(Y, hoT, woT, 4 * coutp, M);
+      code.set(addr);
+      code
+        .get(t)
+        .const(4 * coutp)
+        .mulI()
+        .get(ms)
+        .add()
+        .set(dst);
+      code.loop(cv, coutp / 4, () => {
+        for (let k = 0; k < M; k++) {
+          for (let l = 0; l < M; l++)
+            code
+              .get(addr)
+              .load(4 * (k * woT + l) * coutp)
+              .set(inp[l]);
+          for (let q = 0; q < A; q++) {
+            combo([AT[0][q], AT[1][q]], inp, tmp);
+            code
+              .get(S)
+              .get(tmp)
+              .store(16 * (k * A + q));
+          }
+        }
+        for (let q = 0; q < A; q++) {
+          for (let k = 0; k < M; k++)
+            code
+              .get(S)
+              .load(16 * (k * A + q))
+              .set(inp[k]);
+          for (let pp = 0; pp < A; pp++) {
+            combo([AT[0][pp], AT[1][pp]], inp, tmp);
+            code
+              .get(dst)
+              .get(tmp)
+              .store(4 * (pp * A + q) * T * coutp);
+          }
+        }
+        code.inc(addr, 16).inc(dst, 16);
+      });
+    });
+    // Each block's sum over its T tiles starts from zero and is added to U at the end: float32 round-off grows with
+    // T + blocks instead of with all the tiles (measured: 3.7e-5 of the largest value → see the test's report).
+    const block = (r: number, v: number) => {
+      for (let k = 0; k < r * v; k++) code.zero().set(acc[k]);
+      for (let tt = 0; tt < T; tt++) {
+        for (let k = 0; k < v; k++)
+          code
+            .get(pM)
+            .load(4 * (tt * coutp + 4 * k))
+            .set(wv[k]);
+        for (let pp = 0; pp < r; pp++) {
+          code
+            .get(pV)
+            .loadSplat(4 * (tt * cinp + pp))
+            .set(bc);
+          for (let k = 0; k < v; k++) {
+            const a = acc[pp * v + k];
+            if (relaxed) code.get(bc).get(wv[k]).get(a).relaxedMadd().set(a);
+            else code.get(a).get(bc).get(wv[k]).mul().addF().set(a);
+          }
+        }
+      }
+      for (let pp = 0; pp < r; pp++)
+        for (let k = 0; k < v; k++)
+          code
+            .get(pU)
+            .get(pU)
+            .load(4 * (pp * coutp + 4 * k))
+            .get(acc[pp * v + k])
+            .addF()
+            .store(4 * (pp * coutp + 4 * k));
+    };
+    // channel blocks of R (and the rest), output groups of V vectors (and the rest)
+    const cRuns = [{ c0: 0, count: Math.floor(cin / p.r), r: p.r }];
+    if (cin % p.r > 0) cRuns.push({ c0: cRuns[0].count * p.r, count: 1, r: cin % p.r });
+    const oRuns = [{ first: 0, count: groups - (lastV === p.v ? 0 : 1), v: p.v }];
+    if (lastV !== p.v) oRuns.push({ first: 4 * p.v * oRuns[0].count, count: 1, v: lastV });
+    code.loop(xi, A * A, () => {
+      for (const cr of cRuns) {
+        if (cr.count === 0) continue;
+        code.loop(tb, cr.count, () => {
+          for (const or of oRuns) {
+            if (or.count === 0) continue;
+            code.loop(gi, or.count, () => {
+              // pU = U + 4·((xi·cin + c0 + tb·R)·coutp + first + gi·4V);  pV = vs + 4·(xi·T·cinp + c0 + tb·R);
+              // pM = ms + 4·(xi·T·coutp + first + gi·4V)
+              code.get(xi).const(cin).mulI().get(tb).const(cr.r).mulI().add().const(cr.c0).add();
+              code
+                .const(4 * coutp)
+                .mulI()
+                .get(gi)
+                .const(16 * or.v)
+                .mulI()
+                .add()
+                .const(4 * or.first)
+                .add()
+                .get(U)
+                .add()
+                .set(pU);
+              code
+                .get(xi)
+                .const(4 * T * cinp)
+                .mulI()
+                .get(tb)
+                .const(4 * cr.r)
+                .mulI()
+                .add()
+                .const(4 * cr.c0)
+                .add()
+                .get(vs)
+                .add()
+                .set(pV);
+              code
+                .get(xi)
+                .const(4 * T * coutp)
+                .mulI()
+                .get(gi)
+                .const(16 * or.v)
+                .mulI()
+                .add()
+                .const(4 * or.first)
+                .add()
+                .get(ms)
+                .add()
+                .set(pM);
+              block(cr.r, or.v);
+            });
+          }
+        });
+      }
+    });
+  };
+
   code.loop(b0, { local: blocks }, () => {
     // count = min(T, total − b0·T)
     code.get(total).get(b0).const(T).mulI().subI().set(count);
     code.get(count).const(T).get(count).const(T).ltU().select().set(count);
+    if (mode === 'filter') code.const(T).set(count); // whole blocks: the caller appends zero images
 
     // 1. input transform
     code.loop(t, { local: count }, () => {
@@ -227,6 +370,11 @@ export function winogradModule(s: WinogradShape, p: WinogradPlan, relaxed = fals
         code.inc(addr, 16).inc(dst, 16);
       });
     });
+
+    if (mode === 'filter') {
+      filterProducts();
+      return;
+    }
 
     // 2. the 36 products
     const block = (r: number, v: number) => {
@@ -430,20 +578,23 @@ export function setWinogradPlanner(plan?: (s: WinogradShape) => WinogradPlan): v
   kernels.clear();
 }
 
-function kernelFor(backend: BackendWasm, shape: WinogradShape, relaxed: boolean): Kernel | undefined {
+/** The filter gradient's plan: the products sum over T tiles, so longer blocks (fewer loads and stores of U). */
+export const planWinogradFilter = (s: WinogradShape): WinogradPlan => ({ ...planWinograd(s), t: 32 });
+
+function kernelFor(backend: BackendWasm, shape: WinogradShape, relaxed: boolean, mode: 'forward' | 'filter' = 'forward'): Kernel | undefined {
   const memory = backendMemory(backend);
   if (memory === undefined) return undefined;
   if (memoryOf !== memory) {
     kernels.clear();
     memoryOf = memory;
   }
-  const key = `${Object.values(shape).join(',')},${relaxed}`;
+  const key = `${Object.values(shape).join(',')},${relaxed},${mode}`;
   let k = kernels.get(key);
   if (k === undefined) {
     k = null;
-    const plan = planner(shape);
-    let bytes = winogradModule(shape, plan, relaxed);
-    if (relaxed && !WebAssembly.validate(bytes)) bytes = winogradModule(shape, plan, false);
+    const plan = mode === 'filter' ? planWinogradFilter(shape) : planner(shape);
+    let bytes = winogradModule(shape, plan, relaxed, mode);
+    if (relaxed && !WebAssembly.validate(bytes)) bytes = winogradModule(shape, plan, false, mode);
     if (WebAssembly.validate(bytes)) {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
       k = { wino: instance.exports.wino as WinoFn, plan };
@@ -495,6 +646,81 @@ export function conv2DWinograd(
   }
   free(backend, xp, u, scratch);
   return out;
+}
+
+/**
+ * dW = conv2DBackpropFilter(x, dy) for a 5x5 stride-1 filter by Winograd F(5x5, 2x2), the transpose of the
+ * forward's algorithm (same points): dW = Gᵀ [ Σ_tiles (A dy Aᵀ) ⊙ (Bᵀ d B) ] G, dy cut in 2x2 tiles and d the 6x6
+ * input patch under each. The sum over tiles runs in the generated module (float32, like the direct kernel's sum
+ * over pixels), the final Gᵀ · G in float64 here. Undefined when no module could be made.
+ */
+export function conv2DBackpropFilterWinograd(
+  backend: BackendWasm,
+  x: TensorInfo,
+  dy: TensorInfo,
+  geometry: { nb: number; h: number; w: number; cin: number; cout: number; ho: number; wo: number; top: number; left: number },
+  relaxed: boolean,
+): TensorInfo | undefined {
+  const { nb, h, w, cin, cout, ho, wo, top, left } = geometry;
+  const coutp = Math.ceil(cout / 4) * 4;
+  const shape: WinogradShape = { cin, coutp, tilesH: Math.ceil(ho / M), tilesW: Math.ceil(wo / M) };
+  const kernel = kernelFor(backend, shape, relaxed, 'filter');
+  if (kernel === undefined) return undefined;
+  const { hp, wp } = paddedDims(shape);
+  const hoT = M * shape.tilesH;
+  const woT = M * shape.tilesW;
+  // Every block of T tiles is whole: zero images after the batch for the last one to read.
+  const images = nb + Math.ceil(kernel.plan.t / (shape.tilesH * shape.tilesW));
+  const xp = backend.makeOutput([images * hp * wp * cin + 4], 'float32');
+  const dyp = backend.makeOutput([images * hoT * woT * coutp], 'float32');
+  const acc = backend.makeOutput([A * A * cin * coutp], 'float32');
+  const scratch = backend.makeOutput([scratchBytes(shape, kernel.plan) / 4], 'float32');
+  const out = backend.makeOutput([K, K, cin, cout], 'float32');
+  padInto(heap(backend, x), heap(backend, xp), nb, h, w, cin, hp, wp, top, left);
+  const dys = heap(backend, dy);
+  const dyd = heap(backend, dyp);
+  dyd.fill(0);
+  for (let n = 0, s = 0; n < nb; n++)
+    for (let yy = 0; yy < ho; yy++) for (let xx = 0; xx < wo; xx++, s += cout) dyd.set(dys.subarray(s, s + cout), ((n * hoT + yy) * woT + xx) * coutp);
+  heap(backend, acc).fill(0);
+  calls++;
+  kernel.wino(heap(backend, xp).byteOffset, heap(backend, acc).byteOffset, heap(backend, dyp).byteOffset, nb, heap(backend, scratch).byteOffset);
+  untransformFilterGradient(heap(backend, acc), heap(backend, out), cin, cout, coutp);
+  free(backend, xp, dyp, acc, scratch);
+  return out;
+}
+
+/** out[i] = Σ_p G[p][i]·src[s0 + p·stride], i < 5: Gᵀ's rows written out. */
+function gtColumn(src: Float64Array | Float32Array, s0: number, stride: number, dst: Float64Array, d0: number, dstride: number): void {
+  const m0 = src[s0];
+  const m1 = src[s0 + stride];
+  const m2 = src[s0 + 2 * stride];
+  const m3 = src[s0 + 3 * stride];
+  const m4 = src[s0 + 4 * stride];
+  const m5 = src[s0 + 5 * stride];
+  const s12 = (m1 + m2) / 6;
+  const d12 = (m1 - m2) / 6;
+  const s34 = m3 + m4;
+  const d34 = m3 - m4;
+  dst[d0] = m0 / 4 - s12 + s34 / 24;
+  dst[d0 + dstride] = d34 / 12 - d12;
+  dst[d0 + 2 * dstride] = s34 / 6 - s12;
+  dst[d0 + 3 * dstride] = d34 / 3 - d12;
+  dst[d0 + 4 * dstride] = (2 * s34) / 3 - s12 + m5;
+}
+
+/** acc [36][cin][coutp] → dW [5,5,cin,cout] = Gᵀ acc G per (c, o), in float64. */
+function untransformFilterGradient(acc: Float32Array, dst: Float32Array, cin: number, cout: number, coutp: number): void {
+  const half = new Float64Array(K * A); // Gᵀ m: [5][6]
+  const dw = new Float64Array(K * K);
+  const plane = cin * coutp;
+  for (let c = 0; c < cin; c++)
+    for (let o = 0; o < cout; o++) {
+      const s = c * coutp + o;
+      for (let q = 0; q < A; q++) gtColumn(acc, s + q * plane, A * plane, half, q, A);
+      for (let i = 0; i < K; i++) gtColumn(half, i * A, 1, dw, i * K, 1);
+      for (let t = 0; t < K * K; t++) dst[(t * cin + c) * cout + o] = dw[t];
+    }
 }
 
 /** x [nb,h,w,c] → zero-padded [nb,hp,wp,c] with x at (top, left); rows/columns of x beyond hp/wp are dropped. */
