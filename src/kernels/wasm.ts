@@ -6,6 +6,8 @@
  * ../shared/TFJS-NOTES.md). We register replacements so that plain `tf.conv2d`, `tf.maxPool` and
  * `tf.matMul` train on wasm through ordinary autodiff:
  *
+ * - Conv2D, and the stride-1 input and filter gradients: generated wasm SIMD kernels (conv-direct.ts,
+ *   conv-filter-direct.ts), Winograd F(2x2, 5x5) for 5x5 filters with ≥ 8 channels both ways (winograd.ts).
  * - Conv2DBackpropFilter: dW is itself a convolution. Treat the padded input as Cin images of B channels
  *   and dy as an Ho x Wo filter from B to Cout channels; XNNPACK's forward conv does the rest. For filters with
  *   few taps (kh·kw·Cin ≤ 64, the first layer) one matrix product of the transposed patches with dy instead,

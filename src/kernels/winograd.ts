@@ -17,8 +17,14 @@
  *      broadcast V value and Vv vectors of U per (tile, channel) step;
  *   3. output transform Aᵀ M A for each tile and 4 output channels, stored into a [nb, 2·tilesH, 2·tilesW,
  *      coutp] output (the caller crops odd sizes and padded channels).
- * The filter transform (weights change every step) runs per call in JavaScript: 576 filters in ~0.1 ms for
+ * The filter transform (weights change every step) runs per call in JavaScript: 576 filters in 0.075 ms for
  * conv2 (bench/kernels.ts measures it with the rest).
+ *
+ * The filter gradient uses the same module with mode 'filter': F(5x5, 2x2), the transpose of the same algorithm
+ * (conv2DBackpropFilterWinograd below): the same input transform, dy tiles transformed by A, and the products summed
+ * over tiles instead of channels.
+ *
+ * Which shapes take it: winogradCovers (a fixed rule of the shape, so a seed always gives the same weights).
  */
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type TensorInfo, backendMemory, free, heap } from './common.ts';
