@@ -190,3 +190,28 @@ test('routes: 5x5 stride 1 with ≥ 8 channels both ways take Winograd (all thre
   tf.tidy(() => tf.conv2d(tf.ones([1, 6, 6, 8]) as tf.Tensor4D, tf.ones([5, 5, 8, 8]) as tf.Tensor4D, 1, 'same').dataSync());
   assert.equal(winogradCalls(), before + 1);
 });
+
+test('the cached filter transform follows the weights: other tensors of the same shape, and weights changed in place', async () => {
+  await useBackend('wasm');
+  const x = tf.tensor4d(random(2 * 6 * 6 * 8), [2, 6, 6, 8]);
+  const w1 = tf.tensor4d(random(5 * 5 * 8 * 8, 0.2), [5, 5, 8, 8]);
+  const w2 = tf.tensor4d(random(5 * 5 * 8 * 8, 0.2), [5, 5, 8, 8]);
+  const conv = (w: tf.Tensor4D, winograd: boolean) => {
+    allowWinograd(winograd);
+    try {
+      return tf.tidy(() => tf.conv2d(x, w, 1, 'same').dataSync() as Float32Array);
+    } finally {
+      allowWinograd(true);
+    }
+  };
+  const before = winogradCalls();
+  for (const w of [w1, w2, w1, w1]) assert.ok(error(conv(w, false), conv(w, true)).rel <= 1e-5);
+  // the optimizer's update kernel writes weights in place on the heap: same tensor, new values
+  const backend = tf.backend() as unknown as { typedArrayFromHeap(t: tf.Tensor): Float32Array };
+  const heapW = backend.typedArrayFromHeap(w1);
+  heapW[17] += 0.5;
+  heapW[heapW.length - 1] = -heapW[heapW.length - 1];
+  assert.ok(error(conv(w1, false), conv(w1, true)).rel <= 1e-5, 'after an in-place change');
+  assert.equal(winogradCalls() - before, 5);
+  tf.dispose([x, w1, w2]);
+});
