@@ -755,20 +755,28 @@ function untransformFilterGradient(acc: Float32Array, dst: Float32Array, cin: nu
     }
 }
 
-/** x [nb,h,w,c] → zero-padded [nb,hp,wp,c] with x at (top, left); rows/columns of x beyond hp/wp are dropped. */
+/**
+ * x [nb,h,w,c] → zero-padded [nb,hp,wp,c] with x at (top, left ≥ 0); rows/columns of x beyond hp/wp are dropped.
+ * Only the border is zeroed (and everything after the last image: extra images, slack).
+ */
 function padInto(src: Float32Array, dst: Float32Array, nb: number, h: number, w: number, c: number, hp: number, wp: number, top: number, left: number): void {
-  dst.fill(0);
-  const y0 = Math.max(0, -top);
-  const y1 = Math.min(h, hp - top);
-  const x0 = Math.max(0, -left);
-  const x1 = Math.min(w, wp - left);
-  if (x1 <= x0) return;
-  const rowLen = (x1 - x0) * c;
-  for (let n = 0; n < nb; n++)
-    for (let y = y0; y < y1; y++) {
-      const s = ((n * h + y) * w + x0) * c;
-      dst.set(src.subarray(s, s + rowLen), ((n * hp + y + top) * wp + x0 + left) * c);
+  const rows = Math.max(0, Math.min(h, hp - top));
+  const cols = Math.max(0, Math.min(w, wp - left));
+  const rowLen = cols * c;
+  const line = wp * c;
+  for (let n = 0; n < nb; n++) {
+    const img = n * hp * line;
+    dst.fill(0, img, img + top * line);
+    for (let y = 0; y < rows; y++) {
+      const d = img + (y + top) * line;
+      dst.fill(0, d, d + left * c);
+      const s = (n * h + y) * w * c;
+      dst.set(src.subarray(s, s + rowLen), d + left * c);
+      dst.fill(0, d + left * c + rowLen, d + line);
     }
+    dst.fill(0, img + (top + rows) * line, img + hp * line);
+  }
+  dst.fill(0, nb * hp * line);
 }
 
 /**
