@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type Pad, type TensorInfo, backendMemory, free, heap, padOrCrop } from './common.ts';
-import { Code, moduleBytes, relaxedSimdSupported } from './emit.ts';
+import { Code, moduleBytes, relaxedSimd } from './emit.ts';
 import { conv2DWinograd, winogradCovers } from './winograd.ts';
 
 /** The shape a forward kernel is generated for (the batch size is a run-time parameter). */
@@ -280,23 +280,6 @@ export function allowDirectConv(allowed: boolean): void {
   enabled = allowed;
 }
 
-/**
- * Multiply-adds as `f32x4.relaxed_madd` where the engine has relaxed SIMD: fused on x64 with FMA, 5–12% faster
- * here. Fused or not is fixed per machine, so a seed still gives the same weights run to run on one machine (not
- * across machines with and without FMA). CONVLAB_RELAXED=0 turns it off.
- */
-let relaxedAllowed = !(typeof process !== 'undefined' && process.env?.CONVLAB_RELAXED === '0');
-
-export function relaxedSimd(): boolean {
-  return relaxedAllowed && relaxedSimdSupported();
-}
-
-/** Relaxed SIMD on (where supported) or off: for A/B runs and tests; clears the generated modules. */
-export function allowRelaxedSimd(on: boolean): void {
-  relaxedAllowed = on;
-  kernels.clear();
-}
-
 let planner: (q: number, wo: number, steps: number, kh: number) => Group[] = planGroups;
 
 /** Replaces the block planner (experiments and tests: other block shapes for the same convolution); none restores it. */
@@ -377,11 +360,8 @@ export function conv2DDirect({ inputs, attrs, backend }: Conv2DArgs): TensorInfo
   const coutp = Math.ceil(cout / 4) * 4;
   const shape: ConvShape = { hp: ho + kh - 1, wp: wo + kw - 1, cin, kh, kw, ho, wo, coutp };
   if (shape.hp !== info.inHeight + top + bottom || shape.wp !== info.inWidth + left + right) return undefined;
-  if (winogradCovers(info)) {
-    const geometry = { nb, h: info.inHeight, w: info.inWidth, cin, cout, ho, wo, top, left };
-    const y = conv2DWinograd(backend, x, filter, geometry, relaxedSimd());
-    if (y !== undefined) return y;
-  }
+  const y = winogradCovers(info) ? conv2DWinograd(backend, x, filter, { nb, h: info.inHeight, w: info.inWidth, cin, cout, ho, wo, top, left }) : undefined;
+  if (y !== undefined) return y;
   const kernel = kernelFor(backend, shape);
   if (kernel === undefined) return undefined;
 

@@ -2,7 +2,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type Pad, type SimdKernels, type TensorInfo, conv2DInfo, free, heap, isNhwc, padOrCrop, run, simdKernels, transpose } from './common.ts';
-import { directConvEnabled, relaxedSimd } from './conv-direct.ts';
+import { directConvEnabled } from './conv-direct.ts';
 import { conv2DBackpropFilterDirect, directFilterCovers } from './conv-filter-direct.ts';
 import { conv2DBackpropFilterWinograd, winogradCovers } from './winograd.ts';
 
@@ -55,7 +55,7 @@ export function conv2DBackpropFilter({ inputs, attrs, backend }: BackpropFilterA
       top,
       left,
     };
-    const dw = conv2DBackpropFilterWinograd(backend, x, dy, geometry, relaxedSimd());
+    const dw = conv2DBackpropFilterWinograd(backend, x, dy, geometry);
     if (dw) return dw;
   }
   const direct = conv2DBackpropFilterDirect(backend, x, dy, info);

@@ -40,7 +40,8 @@ import { winogradCovers } from './winograd.ts';
 
 export { allowSimdKernels } from './common.ts';
 export { IM2COL_MAX_TAPS } from './conv-filter.ts';
-export { allowDirectConv, allowRelaxedSimd } from './conv-direct.ts';
+export { allowDirectConv } from './conv-direct.ts';
+export { allowRelaxedSimd } from './emit.ts';
 export { allowWinograd } from './winograd.ts';
 
 let installed = false;
