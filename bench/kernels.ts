@@ -1,15 +1,17 @@
 /**
  * Per-kernel timings for `npm run bench` (and `npx tsx bench/kernels.ts` alone): convlab's generated
- * convolution kernels against XNNPACK (the wasm backend's own) on the same shapes, in the same process, runs
- * alternating so that a busy machine slows both alike; the figure is the least CPU time (not wall time) of the runs. Also which
- * configs in examples/ take the fast paths and which fall back.
+ * convolution kernels (Winograd where the route takes it, else the direct kernel) against the direct kernel
+ * alone and XNNPACK (the wasm backend's own) on the same shapes, in the same process, runs alternating so that a
+ * busy machine slows all alike; the figure is the least CPU time (not wall time) of the runs. G MAC/s counts the
+ * direct convolution's multiply-adds for every column (for Winograd an effective rate). Also which configs in
+ * examples/ take the fast paths and which fall back.
  */
 import { readdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { useBackend } from '../src/backend.ts';
-import { allowDirectConv, convRoutes } from '../src/kernels/wasm.ts';
+import { allowDirectConv, allowWinograd, convRoutes } from '../src/kernels/wasm.ts';
 import { loadRunConfigFile, resolveRunConfig } from '../src/model/validate.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -18,7 +20,9 @@ export interface KernelRow {
   kernel: string;
   shape: string;
   macs: number;
+  route: string; // the kernel convlab's routing takes: winograd, direct or xnnpack
   convlabMs: number;
+  directMs: number; // the direct kernel alone (Winograd off)
   xnnpackMs: number;
 }
 
@@ -32,6 +36,7 @@ interface ConvCase {
 const cases: ConvCase[] = [
   { name: 'seed conv1', x: [32, 28, 28, 1], w: [5, 5, 1, 16] },
   { name: 'seed conv2', x: [32, 14, 14, 16], w: [5, 5, 16, 36] },
+  { name: 'smallest conv2', x: [32, 14, 14, 4], w: [5, 5, 4, 7] },
   { name: 'cifar conv2', x: [32, 16, 16, 64], w: [5, 5, 64, 64] },
 ];
 
@@ -66,20 +71,33 @@ export async function kernelTimings(rounds = 20): Promise<KernelRow[]> {
     const macs = n * h * wd * c.w[0] * c.w[1] * cin * c.w[3];
     const kernels: Kernel[] = cin === 1 ? ['Conv2D'] : ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'];
     for (const kernel of kernels) {
-      let mine = Infinity;
-      let theirs = Infinity;
+      const best = { convlab: Infinity, direct: Infinity, xnnpack: Infinity };
+      const sides: [keyof typeof best, boolean, boolean][] = [
+        ['convlab', true, true],
+        ['direct', true, false],
+        ['xnnpack', false, false],
+      ];
       for (let r = 0; r < rounds + 2; r++) {
-        allowDirectConv(true);
-        const a = runOnce(kernel, x, w, dy);
-        allowDirectConv(false);
-        const b = runOnce(kernel, x, w, dy);
-        if (r >= 2) {
-          mine = Math.min(mine, a);
-          theirs = Math.min(theirs, b);
+        for (const [side, direct, winograd] of sides) {
+          allowDirectConv(direct);
+          allowWinograd(winograd);
+          const ms = runOnce(kernel, x, w, dy);
+          if (r >= 2) best[side] = Math.min(best[side], ms);
         }
       }
       allowDirectConv(true);
-      rows.push({ kernel: `${c.name} ${kernel}`, shape: `${c.x.join('x')} * ${c.w.join('x')}`, macs, convlabMs: mine, xnnpackMs: theirs });
+      allowWinograd(true);
+      const routes = convRoutes(c.x, c.w, 1, 'same');
+      const route = kernel === 'Conv2D' ? routes.forward : kernel === 'Conv2DBackpropInput' ? routes.inputGradient : routes.filterGradient;
+      rows.push({
+        kernel: `${c.name} ${kernel}`,
+        shape: `${c.x.join('x')} * ${c.w.join('x')}`,
+        macs,
+        route,
+        convlabMs: best.convlab,
+        directMs: best.direct,
+        xnnpackMs: best.xnnpack,
+      });
     }
     tf.dispose([x, w, dy]);
   }
@@ -123,12 +141,13 @@ export async function exampleRoutes(): Promise<ConfigRoute[]> {
 export function formatKernelTable(rows: KernelRow[]): string {
   const gmacs = (macs: number, ms: number) => (macs / ms / 1e6).toFixed(1);
   const lines = [
-    'kernel                                 | convlab ms | G MAC/s | XNNPACK ms | G MAC/s | speed-up',
-    '---------------------------------------|-----------:|--------:|-----------:|--------:|--------:',
+    'kernel                                 | route     | convlab ms | G MAC/s | direct ms | G MAC/s | XNNPACK ms | G MAC/s | vs XNNPACK',
+    '---------------------------------------|-----------|-----------:|--------:|----------:|--------:|-----------:|--------:|----------:',
   ];
   for (const r of rows) {
+    const route = r.route.split(' ')[0];
     lines.push(
-      `${r.kernel.padEnd(39)}| ${r.convlabMs.toFixed(2).padStart(10)} | ${gmacs(r.macs, r.convlabMs).padStart(7)} | ${r.xnnpackMs.toFixed(2).padStart(10)} | ${gmacs(r.macs, r.xnnpackMs).padStart(7)} | ${(r.xnnpackMs / r.convlabMs).toFixed(2).padStart(6)}x`,
+      `${r.kernel.padEnd(39)}| ${route.padEnd(9)} | ${r.convlabMs.toFixed(2).padStart(10)} | ${gmacs(r.macs, r.convlabMs).padStart(7)} | ${r.directMs.toFixed(2).padStart(9)} | ${gmacs(r.macs, r.directMs).padStart(7)} | ${r.xnnpackMs.toFixed(2).padStart(10)} | ${gmacs(r.macs, r.xnnpackMs).padStart(7)} | ${(r.xnnpackMs / r.convlabMs).toFixed(2).padStart(8)}x`,
     );
   }
   return lines.join('\n');
@@ -139,7 +158,7 @@ export async function printKernelBench(rounds = 20): Promise<{ kernels: KernelRo
   const kernels = await kernelTimings(rounds);
   const routes = await exampleRoutes();
   console.log(`\nconvolution kernels, one thread, ${process.version}, least CPU time of ${rounds} alternating runs each:\n${formatKernelTable(kernels)}`);
-  console.log('\nwhich kernels the example configs use (direct = convlab generated, xnnpack = fallback):');
+  console.log('\nwhich kernels the example configs use (winograd, direct = convlab generated; xnnpack = fallback):');
   for (const r of routes) console.log(`  ${r.config.padEnd(24)} ${r.layers.join('; ')}`);
   return { kernels, routes };
 }

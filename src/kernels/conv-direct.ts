@@ -17,7 +17,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type Pad, type TensorInfo, backendMemory, free, heap, padOrCrop } from './common.ts';
-import { Code, moduleBytes } from './emit.ts';
+import { Code, moduleBytes, relaxedSimd } from './emit.ts';
+import { conv2DWinograd, winogradCovers } from './winograd.ts';
 
 /** The shape a forward kernel is generated for (the batch size is a run-time parameter). */
 export interface ConvShape {
@@ -297,12 +298,13 @@ function kernelFor(backend: BackendWasm, shape: ConvShape): Kernel | undefined {
     kernels.clear(); // a new backend instance (tests re-create it): modules are bound to the old memory
     memoryOf = memory;
   }
-  const key = Object.values(shape).join(',');
+  const key = `${Object.values(shape).join(',')},${relaxedSimd()}`;
   let k = kernels.get(key);
   if (k === undefined) {
     k = null;
     const groups = planner(shape.coutp / 4, shape.wo, shape.kh * shape.kw * shape.cin, shape.kh);
-    const bytes = forwardModule(shape, groups);
+    let bytes = forwardModule(shape, groups, relaxedSimd());
+    if (!WebAssembly.validate(bytes)) bytes = forwardModule(shape, groups, false);
     if (WebAssembly.validate(bytes)) {
       try {
         const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
@@ -358,6 +360,8 @@ export function conv2DDirect({ inputs, attrs, backend }: Conv2DArgs): TensorInfo
   const coutp = Math.ceil(cout / 4) * 4;
   const shape: ConvShape = { hp: ho + kh - 1, wp: wo + kw - 1, cin, kh, kw, ho, wo, coutp };
   if (shape.hp !== info.inHeight + top + bottom || shape.wp !== info.inWidth + left + right) return undefined;
+  const y = winogradCovers(info) ? conv2DWinograd(backend, x, filter, { nb, h: info.inHeight, w: info.inWidth, cin, cout, ho, wo, top, left }) : undefined;
+  if (y !== undefined) return y;
   const kernel = kernelFor(backend, shape);
   if (kernel === undefined) return undefined;
 

@@ -2,7 +2,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type Pad, type SimdKernels, type TensorInfo, conv2DInfo, free, heap, isNhwc, padOrCrop, run, simdKernels, transpose } from './common.ts';
+import { directConvEnabled } from './conv-direct.ts';
 import { conv2DBackpropFilterDirect, directFilterCovers } from './conv-filter-direct.ts';
+import { conv2DBackpropFilterWinograd, winogradCovers } from './winograd.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Conv2DBackpropFilter: dW[i,j,c,o] = Σ_{b,y,x} xpad[b, y·s+i, x·s+j, c] · dy[b,y,x,o]
@@ -13,12 +15,19 @@ interface BackpropFilterArgs {
   backend: BackendWasm;
 }
 
+/** Winograd F(5x5, 2x2) for the filter gradient: the forward's rule (winograd.ts), with the direct kernels on and no negative padding. */
+function winogradFilterCovers(info: tf.backend_util.Conv2DInfo): boolean {
+  const { top, bottom, left, right } = info.padInfo as Pad;
+  return directConvEnabled() && winogradCovers(info) && Math.min(top, bottom, left, right) >= 0 && info.batchSize * info.outHeight * info.outWidth > 0;
+}
+
 /** Which path computes the filter gradient of this configuration (for the bench's report). */
 export function filterGradientRoute(info: tf.backend_util.Conv2DInfo): string {
   if (info.filterHeight * info.filterWidth * info.inChannels <= IM2COL_MAX_TAPS) {
     const oneChannel = info.inChannels === 1 && info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1;
     return oneChannel && info.outChannels % 16 === 0 ? 'simd one-channel' : 'im2col matmul';
   }
+  if (winogradFilterCovers(info)) return 'winograd';
   return directFilterCovers(info) ? 'direct' : 'xnnpack (forward-conv trick)';
 }
 
@@ -32,6 +41,22 @@ export function conv2DBackpropFilter({ inputs, attrs, backend }: BackpropFilterA
     const simd = oneChannel && info.outChannels % 16 === 0 ? simdKernels(backend) : undefined;
     if (simd) return conv2DBackpropFilterOneChannel(backend, simd, x, dy, info);
     return conv2DBackpropFilterIm2col(backend, x, dy, info);
+  }
+  if (winogradFilterCovers(info) && x.dtype === 'float32' && dy.dtype === 'float32') {
+    const { top, left } = info.padInfo as Pad;
+    const geometry = {
+      nb: info.batchSize,
+      h: info.inHeight,
+      w: info.inWidth,
+      cin: info.inChannels,
+      cout: info.outChannels,
+      ho: info.outHeight,
+      wo: info.outWidth,
+      top,
+      left,
+    };
+    const dw = conv2DBackpropFilterWinograd(backend, x, dy, geometry);
+    if (dw) return dw;
   }
   const direct = conv2DBackpropFilterDirect(backend, x, dy, info);
   if (direct) return direct;

@@ -107,6 +107,27 @@ export class Code {
     return this;
   }
 
+  subI(): this {
+    this.bytes.push(0x6b);
+    return this;
+  }
+
+  divU(): this {
+    this.bytes.push(0x6e);
+    return this;
+  }
+
+  remU(): this {
+    this.bytes.push(0x70);
+    return this;
+  }
+
+  /** a, b, condition on the stack → condition ≠ 0 ? a : b */
+  select(): this {
+    this.bytes.push(0x1b);
+    return this;
+  }
+
   /** `count` ≥ 1 passes of `body` with `counter` = 0, 1, …; `count` is a constant or `{ local }`, an i32 local. */
   loop(counter: number, count: number | { local: number }, body: () => void): this {
     this.const(0).set(counter);
@@ -144,8 +165,24 @@ export class Code {
     return this;
   }
 
+  /** f32x4 with `value` in all four lanes */
+  splatConst(value: number): this {
+    this.simd(0x0c);
+    const lane = new Uint8Array(new Float32Array([value]).buffer);
+    for (let i = 0; i < 4; i++) for (const b of lane) this.bytes.push(b);
+    return this;
+  }
+
   mul(): this {
     return this.simd(0xe6);
+  }
+
+  subF(): this {
+    return this.simd(0xe5);
+  }
+
+  neg(): this {
+    return this.simd(0xe1);
   }
 
   addF(): this {
@@ -223,4 +260,33 @@ export function moduleBytes(funcs: Func[]): Uint8Array<ArrayBuffer> {
   }
   section(10, code);
   return new Uint8Array(out);
+}
+
+let relaxedProbe: boolean | undefined;
+
+/** Whether this engine validates relaxed SIMD (`f32x4.relaxed_madd`): Node 22+ without flags, Node 20 only with one. */
+export function relaxedSimdSupported(): boolean {
+  if (relaxedProbe === undefined) {
+    const code = new Code(1);
+    const v = code.v128();
+    code.zero().zero().zero().relaxedMadd().set(v);
+    relaxedProbe = WebAssembly.validate(moduleBytes([{ name: 'probe', code }]));
+  }
+  return relaxedProbe;
+}
+
+/**
+ * The generated kernels multiply-add with `f32x4.relaxed_madd` where the engine has relaxed SIMD: fused on x64 with FMA, 5–12% faster
+ * here. Fused or not is fixed per machine, so a seed still gives the same weights run to run on one machine (not
+ * across machines with and without FMA). CONVLAB_RELAXED=0 turns it off.
+ */
+let relaxedAllowed = !(typeof process !== 'undefined' && process.env?.CONVLAB_RELAXED === '0');
+
+export function relaxedSimd(): boolean {
+  return relaxedAllowed && relaxedSimdSupported();
+}
+
+/** Relaxed SIMD on (where supported) or off: for A/B runs and tests (the kernels' caches key on it). */
+export function allowRelaxedSimd(on: boolean): void {
+  relaxedAllowed = on;
 }

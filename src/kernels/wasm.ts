@@ -6,6 +6,8 @@
  * ../shared/TFJS-NOTES.md). We register replacements so that plain `tf.conv2d`, `tf.maxPool` and
  * `tf.matMul` train on wasm through ordinary autodiff:
  *
+ * - Conv2D, and the stride-1 input and filter gradients: generated wasm SIMD kernels (conv-direct.ts,
+ *   conv-filter-direct.ts), Winograd F(2x2, 5x5) for 5x5 filters with ≥ 8 channels both ways (winograd.ts).
  * - Conv2DBackpropFilter: dW is itself a convolution. Treat the padded input as Cin images of B channels
  *   and dy as an Ho x Wo filter from B to Cout channels; XNNPACK's forward conv does the rest. For filters with
  *   few taps (kh·kw·Cin ≤ 64, the first layer) one matrix product of the transposed patches with dy instead,
@@ -34,10 +36,13 @@ import { conv2DBackpropInput } from './conv-input.ts';
 import { add, identity, sum } from './elementwise.ts';
 import { batchMatMul } from './matmul.ts';
 import { maxPoolGrad } from './pool.ts';
+import { winogradCovers } from './winograd.ts';
 
 export { allowSimdKernels } from './common.ts';
 export { IM2COL_MAX_TAPS } from './conv-filter.ts';
 export { allowDirectConv } from './conv-direct.ts';
+export { allowRelaxedSimd } from './emit.ts';
+export { allowWinograd } from './winograd.ts';
 
 let installed = false;
 
@@ -70,7 +75,7 @@ function replace(kernelName: string, kernelFunc: KernelFunc): void {
   tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
 }
 
-/** Which kernel runs each product of a convolution on wasm: 'direct' (generated here), 'xnnpack', or a named path. */
+/** Which kernel runs each product of a convolution on wasm: 'winograd' or 'direct' (generated here), 'xnnpack', or a named path. */
 export function convRoutes(
   xShape: [number, number, number, number],
   wShape: [number, number, number, number],
@@ -98,7 +103,9 @@ export function convRoutes(
       false,
       'channelsLast',
     );
-    inputGradient = directConvCovers(dyInfo) ? 'direct' : 'xnnpack';
+    inputGradient = route(dyInfo);
   }
-  return { forward: directConvCovers(info) ? 'direct' : 'xnnpack', inputGradient, filterGradient: filterGradientRoute(info) };
+  return { forward: route(info), inputGradient, filterGradient: filterGradientRoute(info) };
 }
+
+const route = (info: tf.backend_util.Conv2DInfo) => (!directConvCovers(info) ? 'xnnpack' : winogradCovers(info) ? 'winograd' : 'direct');

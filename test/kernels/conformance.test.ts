@@ -91,6 +91,10 @@ const convCases: ConvCase[] = [
   // Above the im2col limit: the forward-conv trick.
   { x: [2, 6, 5, 8], k: 3, cout: 3, stride: 1, pad: 'same' }, // 72 taps
   { x: [2, 11, 11, 8], k: 3, cout: 4, stride: 2, pad: 'same' }, // 72 taps, strided
+  // 5x5, stride 1, ≥ 8 channels both ways: forward and input gradient by Winograd F(2x2, 5x5) (winograd.ts).
+  { x: [3, 7, 9, 8], k: 5, cout: 10, stride: 1, pad: 'same' }, // odd sizes: the last tiles half outside
+  { x: [1, 11, 8, 13], k: 5, cout: 8, stride: 1, pad: 'valid' }, // 7x4 out, channels not a multiple of 4
+  { x: [32, 6, 6, 9], k: 5, cout: 11, stride: 1, pad: 'same' }, // batch 32: the last block of tiles partial
 ];
 
 for (const c of convCases) {
@@ -428,6 +432,17 @@ for (const backend of ['cpu', 'wasm'] as const) {
         [3, 3, 2, 3],
       ],
       (x, w) => tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), tf.tensor(r, [2, 6, 6, 3]))),
+    );
+    // 5x5 with 8 channels both ways: Winograd on wasm (forward and input gradient), 5x3 output (odd both ways)
+    const r5 = random(2 * 5 * 3 * 8);
+    await checkNumerically(
+      backend,
+      'conv2d 5x5 same (Winograd)',
+      [
+        [2, 5, 3, 8],
+        [5, 5, 8, 8],
+      ],
+      (x, w) => tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), tf.tensor(r5, [2, 5, 3, 8]))),
     );
     await checkNumerically(
       backend,

@@ -11,7 +11,10 @@ import wabtInit from 'wabt';
 import { useBackend } from '../../src/backend.ts';
 import { type ConvShape, directConvCalls, forwardModule, planGroups } from '../../src/kernels/conv-direct.ts';
 import { directFilterCalls, filterModule, planFilterBlock } from '../../src/kernels/conv-filter-direct.ts';
-import { IM2COL_MAX_TAPS, allowDirectConv } from '../../src/kernels/wasm.ts';
+import { IM2COL_MAX_TAPS, allowDirectConv, allowWinograd } from '../../src/kernels/wasm.ts';
+
+// This file tests the direct kernel on every shape, also those that otherwise take Winograd (winograd.test.ts).
+allowWinograd(false);
 
 // A small deterministic generator (xorshift32), so every run tests the same shapes.
 let state = 0x2545f491;
