@@ -12,6 +12,7 @@ import type { Params } from '../model/cnn.ts';
 import { classify, probabilities } from '../eval/classify.ts';
 import { computeGradients } from './step.ts';
 import { maskTensors } from './dropout.ts';
+import { prepareSlice } from './prepare.ts';
 import { ABORT, ARRIVED, FAILED, SHARD, combine, shardOf, type StepReply, type StepRequest, type WorkerInit } from './parallel.ts';
 import { SimdAdam, makeFlatOptimizer, type FlatOptimizer } from './flat.ts';
 import { paramLayout } from './layout.ts';
@@ -124,7 +125,9 @@ try {
           let failure: string | undefined;
           try {
             if (optimizer === undefined) throw new Error('no optimizer set');
-            if (req.labels.length > 0) result = gradients(req.images, req.labels, req.masks);
+            const n = req.labels.length;
+            const masks = req.random ? prepareSlice(init.net, req.images, n, req.first, req.random) : req.masks;
+            if (n > 0) result = gradients(req.images, req.labels, masks);
           } catch (err) {
             failure = message(err);
             Atomics.store(control, FAILED, req.generation); // nobody updates with a missing gradient
