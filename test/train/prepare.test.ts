@@ -39,7 +39,11 @@ function prepared(recipe: StepRandomness, cuts: number[]): { images: Float32Arra
   const join = (pick: (m: MaskArrays) => Float32Array | undefined): Float32Array | undefined => {
     if (pick(parts[0]) === undefined) return undefined;
     const out = new Float32Array(parts.reduce((n, m) => n + pick(m)!.length, 0));
-    parts.reduce((at, m) => (out.set(pick(m)!, at), at + pick(m)!.length), 0);
+    let at = 0;
+    for (const m of parts) {
+      out.set(pick(m)!, at);
+      at += pick(m)!.length;
+    }
     return out;
   };
   const masks = {
