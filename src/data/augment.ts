@@ -14,8 +14,9 @@
  * - a change of stroke thickness: a fraction of a 4-neighbour dilation (thicker pen) or erosion (thinner).
  * All of it costs well under a millisecond per batch of 64 (measured in test/data/augment.test.ts).
  *
- * The training loop draws the randomness from (seed, iteration) and augments the whole batch in the main
- * thread before splitting it between workers, so runs are reproducible, resumable and worker-count free.
+ * The training loop gives each image of a step its own random stream, derived from (seed, iteration, position
+ * in the batch), and each training worker augments its own slice (train/prepare.ts): runs are reproducible,
+ * resumable and the same on any number of workers, and the work is split between the cores.
  */
 import type { AugmentConfig } from '../model/config.ts';
 import type { Rng } from './batches.ts';
@@ -41,37 +42,54 @@ export function isAugmenting(a: AugmentConfig): boolean {
  * in from outside are 0. With any warp option, see `warpImage` (the shift is then sub-pixel).
  */
 export function augmentBatch(images: Float32Array, count: number, shape: ImageShape, augment: AugmentConfig, rng: Rng): void {
-  const { height: h, width: w, channels: c } = shape;
-  const size = h * w * c;
-  const scratch = new Float32Array(size);
+  const scratch = augmentScratch(shape);
+  const size = shape.height * shape.width * shape.channels;
+  for (let n = 0; n < count; n++) augmentImage(images.subarray(n * size, (n + 1) * size), shape, augment, rng, scratch);
+}
+
+/** Work space for `augmentImage`: two images' worth, reused across calls. */
+export interface AugmentScratch {
+  out: Float32Array;
+  tmp: Float32Array;
+}
+
+export function augmentScratch(shape: ImageShape): AugmentScratch {
+  const size = shape.height * shape.width * shape.channels;
+  return { out: new Float32Array(size), tmp: new Float32Array(size) };
+}
+
+/**
+ * One image in place, its random choices drawn from `rng` (see augmentBatch). The training loop gives every
+ * image of a batch its own stream, derived from (seed, iteration, position in the batch), so whichever
+ * thread augments it, and whatever the rest of the batch is, it comes out the same.
+ */
+export function augmentImage(image: Float32Array, shape: ImageShape, augment: AugmentConfig, rng: Rng, scratch: AugmentScratch): void {
   if (isWarping(augment)) {
-    const tmp = new Float32Array(size);
-    for (let n = 0; n < count; n++) warpImage(images.subarray(n * size, (n + 1) * size), shape, augment, rng, scratch, tmp);
+    warpImage(image, shape, augment, rng, scratch.out, scratch.tmp);
     return;
   }
+  const { height: h, width: w, channels: c } = shape;
   const s = augment.shift;
-  for (let n = 0; n < count; n++) {
-    const flip = augment.flip && rng.int(2) === 1;
-    const dx = s > 0 ? rng.int(2 * s + 1) - s : 0;
-    const dy = s > 0 ? rng.int(2 * s + 1) - s : 0;
-    if (!flip && dx === 0 && dy === 0) continue;
-    const image = images.subarray(n * size, (n + 1) * size);
-    scratch.fill(0);
-    // out(y, x) = in(y − dy, x' − dx), where x' mirrors x when flipping.
-    for (let y = 0; y < h; y++) {
-      const sy = y - dy;
-      if (sy < 0 || sy >= h) continue;
-      for (let x = 0; x < w; x++) {
-        let sx = x - dx;
-        if (sx < 0 || sx >= w) continue;
-        if (flip) sx = w - 1 - sx;
-        const from = (sy * w + sx) * c;
-        const to = (y * w + x) * c;
-        for (let k = 0; k < c; k++) scratch[to + k] = image[from + k];
-      }
+  const flip = augment.flip && rng.int(2) === 1;
+  const dx = s > 0 ? rng.int(2 * s + 1) - s : 0;
+  const dy = s > 0 ? rng.int(2 * s + 1) - s : 0;
+  if (!flip && dx === 0 && dy === 0) return;
+  const out = scratch.out;
+  out.fill(0);
+  // out(y, x) = in(y − dy, x' − dx), where x' mirrors x when flipping.
+  for (let y = 0; y < h; y++) {
+    const sy = y - dy;
+    if (sy < 0 || sy >= h) continue;
+    for (let x = 0; x < w; x++) {
+      let sx = x - dx;
+      if (sx < 0 || sx >= w) continue;
+      if (flip) sx = w - 1 - sx;
+      const from = (sy * w + sx) * c;
+      const to = (y * w + x) * c;
+      for (let k = 0; k < c; k++) out[to + k] = image[from + k];
     }
-    image.set(scratch);
   }
+  image.set(out);
 }
 
 /** Side of the coarse grid of control points of the elastic field (GRID x GRID over the image). */

@@ -18,7 +18,8 @@
  * - MaxPoolGrad: a direct loop over the wasm heap that routes each dy to the first maximum of its window,
  *   exactly as TensorFlow's CPU kernel does (ties matter: on a blank background every value in a window
  *   is equal to the bias).
- * - BatchMatMul with a transposed operand: transpose first (the smaller side), then the fast non-transposed kernel.
+ * - BatchMatMul: the dense layers' three products on generated SIMD kernels (dense.ts); other transposed products
+ *   transpose first (the smaller side), then run the fast non-transposed kernel.
  * - Sum over leading axes (bias gradients) without the stock kernel's transpose (SIMD, float32 blocks added in
  *   float64, when the kept size is a multiple of 4), and Identity (tfjs clones every tensor it saves for the
  *   backward pass) without a copy.

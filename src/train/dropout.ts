@@ -1,7 +1,7 @@
 /**
- * Dropout masks, drawn in plain JavaScript from a seeded generator rather than inside the graph: the main
- * thread draws the whole batch's masks from (seed, iteration) and hands each worker the rows of its slice,
- * so 1 worker, N workers and a resumed run all drop exactly the same values.
+ * Dropout masks, drawn in plain JavaScript from seeded generators rather than inside the graph: each image
+ * of a step draws its rows of every mask from its own stream (prepare.ts), so whichever worker draws them,
+ * 1 worker, N workers and a resumed run all drop exactly the same values.
  */
 import * as tf from '@tensorflow/tfjs';
 import { layerShapes, type NetworkConfig } from '../model/config.ts';
@@ -38,6 +38,26 @@ export function drawDropoutMasks(net: NetworkConfig, count: number, rng: Rng): M
   };
   const l = layers(net);
   return { conv: l.conv.map(draw), dense: l.dense.map(draw) };
+}
+
+/**
+ * Masks of `count` images, image j's rows of every layer (in layer order) drawn from `rng(j)`: the same rows
+ * for an image whichever slice of the batch it is drawn in.
+ */
+export function drawImageMasks(net: NetworkConfig, count: number, rng: (image: number) => Rng): MaskArrays {
+  const l = layers(net);
+  const all = [...l.conv, ...l.dense];
+  const masks = all.map(({ size, rate }) => (rate === 0 ? undefined : new Float32Array(count * size)));
+  for (let j = 0; j < count; j++) {
+    const r = rng(j);
+    all.forEach(({ size, rate }, i) => {
+      const mask = masks[i];
+      if (mask === undefined) return;
+      const keep = 1 / (1 - rate);
+      for (let k = j * size; k < (j + 1) * size; k++) mask[k] = r.next() < rate ? 0 : keep;
+    });
+  }
+  return { conv: masks.slice(0, l.conv.length), dense: masks.slice(l.conv.length) };
 }
 
 /** Rows `start` to `end` (exclusive) of every mask: a worker's slice of the batch. */

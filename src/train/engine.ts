@@ -1,7 +1,7 @@
 /**
- * Where a training step runs. The loop (loop.ts) decides everything a step depends on — the batch, its
- * augmentation and dropout masks, the learning rate — and hands it to a StepEngine, which computes the
- * gradients and applies the update:
+ * Where a training step runs. The loop (loop.ts) decides everything a step depends on — the batch, what
+ * its augmentation and dropout masks are drawn from (prepare.ts), the learning rate — and hands it to a
+ * StepEngine, which prepares the images, computes the gradients and applies the update:
  *
  *   InThreadEngine  in this thread: computeGradients on the weight tensors, then the flat update rule
  *                   (flat.ts) on a flat copy of the weights, from which new weight tensors are made (step.ts);
@@ -20,6 +20,7 @@ import { classify } from '../eval/classify.ts';
 import { evaluatePredictions, type Evaluation } from '../eval/metrics.ts';
 import type { OptimizerState } from './optimizer.ts';
 import { InThreadStep, type StepBatch, type StepResult } from './step.ts';
+import { prepareSlice, type StepRandomness } from './prepare.ts';
 import { GradientPool } from './parallel.ts';
 import { assignFlat, flattenParams } from './layout.ts';
 
@@ -33,8 +34,12 @@ export interface StepEngine {
    * Call before the first step (again for another run). The in-thread engine trains `params` in place.
    */
   restore(params: Params, optimizer: OptimizerConfig, state?: OptimizerState): Promise<void>;
-  /** One optimisation step on the whole batch at `learningRate`. */
-  step(batch: StepBatch, learningRate: number): Promise<StepResult>;
+  /**
+   * One optimisation step on the whole batch at `learningRate`. With `random`, the batch's images are
+   * augmented and its dropout masks drawn first, per image (prepare.ts; `batch.masks` is then ignored):
+   * where that happens is the engine's business, what comes out is not.
+   */
+  step(batch: StepBatch, learningRate: number, random?: StepRandomness): Promise<StepResult>;
   /** The predicted class of each of `count` images with the current weights. */
   predict(images: Float32Array, count: number): Promise<Uint8Array>;
   /** Writes the current weights into `params` (for checkpoints and the end of a run). */
@@ -58,8 +63,9 @@ export class InThreadEngine implements StepEngine {
     this.inThread = new InThreadStep(this.net, params, config, state);
   }
 
-  step(batch: StepBatch, learningRate: number): Promise<StepResult> {
-    return this.ready().inThread.step(batch, learningRate);
+  step(batch: StepBatch, learningRate: number, random?: StepRandomness): Promise<StepResult> {
+    const masks = random ? prepareSlice(this.net, batch.images, batch.labels.length, 0, random) : batch.masks;
+    return this.ready().inThread.step({ images: batch.images, labels: batch.labels, masks }, learningRate);
   }
 
   async predict(images: Float32Array, count: number): Promise<Uint8Array> {
@@ -103,8 +109,8 @@ export class WorkerEngine implements StepEngine {
     await this.pool.useOptimizer(config, state);
   }
 
-  step(batch: StepBatch, learningRate: number): Promise<StepResult> {
-    return this.pool.step(batch.images, batch.labels, learningRate, batch.masks);
+  step(batch: StepBatch, learningRate: number, random?: StepRandomness): Promise<StepResult> {
+    return this.pool.step(batch.images, batch.labels, learningRate, random ? undefined : batch.masks, random);
   }
 
   predict(images: Float32Array, count: number): Promise<Uint8Array> {

@@ -5,20 +5,19 @@
  * come in through `hooks`; this module prints nothing. Every random choice of a step comes from
  * (seed, iteration), so resuming needs only the sampler's state and the optimizer's.
  *
- * The batch is prepared one step ahead: while the workers compute step i, this thread draws and augments
- * batch i+1 (augmentation is the main thread's one real cost). A checkpoint saves the sampler as it was
- * before that batch, so a resumed run draws it again.
+ * The batch is drawn one step ahead: while the workers compute step i, this thread draws batch i+1. Its
+ * augmentation and dropout masks are the engine's to apply (on workers, each prepares its own slice, so
+ * this thread stays nearly idle), from per-image streams (prepare.ts). A checkpoint saves the sampler as it
+ * was before that batch, so a resumed run draws it again.
  */
 import type { ImageSet } from '../data/images.ts';
 import { BatchSampler, type SamplerState } from '../data/batches.ts';
 import { Rng } from '../data/rng.ts';
-import { augmentBatch, isAugmenting } from '../data/augment.ts';
 import type { RunConfig } from '../model/config.ts';
 import type { Params } from '../model/cnn.ts';
 import type { Evaluation } from '../eval/metrics.ts';
 import { TrainingError } from '../errors.ts';
 import { scheduledRate, type OptimizerState } from './optimizer.ts';
-import { drawDropoutMasks, hasDropout } from './dropout.ts';
 import type { GradientPool } from './parallel.ts';
 import { InThreadEngine, WorkerEngine, evaluateOn, type StepBatch, type StepEngine } from './engine.ts';
 
@@ -27,9 +26,7 @@ export { computeGradients } from './step.ts';
 export { evaluate } from '../eval/classify.ts';
 export { assignFlat, flattenParams } from './layout.ts';
 
-/** Streams of per-step randomness: Rng.derive(seed, iteration, stream). */
-export const STREAM_AUGMENT = 1;
-export const STREAM_DROPOUT = 2;
+export { STREAM_AUGMENT, STREAM_DROPOUT } from './prepare.ts';
 
 /** One row of the learning curve, written every `logEvery` iterations. */
 export interface HistoryEntry {
@@ -112,7 +109,6 @@ export async function train(run: RunConfig, params: Params, data: TrainData, hoo
     : new BatchSampler(data.train, cfg.batchSize, new Rng(cfg.seed + 1));
   const engine = options.engine ?? (options.pool ? new WorkerEngine(net, options.pool, false) : new InThreadEngine(net));
   const validate = () => evaluateOn(engine, net, data.validation);
-  const dropout = hasDropout(net);
   const history: HistoryEntry[] = resume ? [...resume.history] : [];
   let trainMs = resume?.trainMs ?? 0;
   const interval = { ...(resume?.interval ?? { loss: 0, correct: 0, steps: 0, ms: 0 }) };
@@ -120,14 +116,11 @@ export async function train(run: RunConfig, params: Params, data: TrainData, hoo
   let done = resume?.iteration ?? 0;
   let stopped = false;
 
-  // The batch of iteration i (its augmentation and dropout masks, all decided here for the whole batch).
-  // Drawn one step ahead: batch i+1 is prepared while the engine computes step i.
-  const prepare = (i: number): StepBatch => {
+  // The batch of the next iteration, drawn one step ahead: batch i+1 is drawn while the engine computes
+  // step i. Its augmentation and dropout come from (seed, iteration, image) and are the engine's to apply.
+  const prepare = (): StepBatch => {
     const batch = sampler.next();
-    const n = batch.labels.length;
-    if (isAugmenting(cfg.augment)) augmentBatch(batch.images, n, data.train, cfg.augment, Rng.derive(cfg.seed, i, STREAM_AUGMENT));
-    const masks = dropout ? drawDropoutMasks(net, n, Rng.derive(cfg.seed, i, STREAM_DROPOUT)) : undefined;
-    return { images: batch.images, labels: batch.labels, masks };
+    return { images: batch.images, labels: batch.labels };
   };
   let ahead: StepBatch | undefined;
 
@@ -144,15 +137,15 @@ export async function train(run: RunConfig, params: Params, data: TrainData, hoo
   try {
     await engine.restore(params, cfg.optimizer, resume?.optimizer);
     let t0 = performance.now();
-    if (done < cfg.iterations) ahead = prepare(done);
+    if (done < cfg.iterations) ahead = prepare();
     for (let i = done; i < cfg.iterations; i++) {
       // --- learning rate
       const lr = scheduledRate(cfg.optimizer.schedule, cfg.optimizer.learningRate, i, cfg.iterations);
 
       // --- forward, backward, update (in this thread or on the workers: the engine's business); the
       // workers have the batch once step() returns, so the next one is prepared while they compute
-      const pending = engine.step(ahead!, lr);
-      ahead = i + 1 < cfg.iterations ? prepare(i + 1) : undefined;
+      const pending = engine.step(ahead!, lr, { seed: cfg.seed, iteration: i, augment: cfg.augment });
+      ahead = i + 1 < cfg.iterations ? prepare() : undefined;
       const { loss: lossNumber, correct: correctNumber } = await pending;
       const dt = performance.now() - t0;
       if (!Number.isFinite(lossNumber)) {

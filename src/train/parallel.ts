@@ -15,9 +15,9 @@
  *
  * So the update runs on both cores instead of in the main thread between steps, and no weights or
  * gradients travel through messages. The sum's order is fixed, so a fixed N is deterministic; every
- * replica reads the same shared weights, so they are identical by construction. Augmentation and dropout
- * masks are decided in the main thread for the whole batch (see loop.ts) and sliced with it, so they do not
- * depend on the number of workers.
+ * replica reads the same shared weights, so they are identical by construction. Each worker augments its
+ * own slice and draws its dropout masks, from per-image streams (prepare.ts): the main thread only draws
+ * the batch, and the result does not depend on the number of workers.
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
@@ -25,6 +25,7 @@ import type { BackendName } from '../backend.ts';
 import { classCount, type NetworkConfig, type OptimizerConfig } from '../model/config.ts';
 import type { OptimizerState } from './optimizer.ts';
 import { maskBuffers, sliceMasks, type MaskArrays } from './dropout.ts';
+import type { StepRandomness } from './prepare.ts';
 import { paramCount, paramLayout, type ParamSlice } from './layout.ts';
 import { ServingChannel, servingBuffers, type ServingBuffers } from './serving.ts';
 
@@ -62,8 +63,11 @@ export type StepRequest =
       kind: 'train';
       images: Float32Array;
       labels: Uint8Array;
-      /** This slice's dropout masks, when training with dropout. */
+      /** This slice's dropout masks, when training with dropout (and not drawn by the worker: `random`). */
       masks?: MaskArrays;
+      /** Augment the slice and draw its masks (prepareSlice); `first` is the slice's first image in the batch. */
+      random?: StepRandomness;
+      first: number;
       learningRate: number;
       /** Step number over the pool's life (1, 2, …): the barrier waits for generation × count arrivals. */
       generation: number;
@@ -212,10 +216,17 @@ export class GradientPool {
   }
 
   /**
-   * One training step on `labels.length` images: every worker computes its slice's gradients, then updates
-   * its shard of the shared weights. Returns the batch's mean loss and correct predictions.
+   * One training step on `labels.length` images: every worker prepares its slice (with `random`: augments
+   * it and draws its dropout masks, prepare.ts; else `masks` are the batch's), computes its gradients, then
+   * updates its shard of the shared weights. Returns the batch's mean loss and correct predictions.
    */
-  async step(images: Float32Array, labels: Uint8Array, learningRate: number, masks?: MaskArrays): Promise<{ loss: number; correct: number }> {
+  async step(
+    images: Float32Array,
+    labels: Uint8Array,
+    learningRate: number,
+    masks?: MaskArrays,
+    random?: StepRandomness,
+  ): Promise<{ loss: number; correct: number }> {
     if (this.optimizer === undefined) throw new Error('no optimizer: call useOptimizer first');
     const n = labels.length;
     const k = this.size;
@@ -232,8 +243,10 @@ export class GradientPool {
         learningRate,
         generation,
         sliceWeights,
+        first: a,
       };
-      if (masks) request.masks = sliceMasks(this.net, masks, a, b);
+      if (random) request.random = random;
+      else if (masks) request.masks = sliceMasks(this.net, masks, a, b);
       return request;
     });
     let loss = 0;

@@ -12,6 +12,7 @@ import type { Params } from '../model/cnn.ts';
 import { classify, probabilities } from '../eval/classify.ts';
 import { computeGradients } from './step.ts';
 import { maskTensors } from './dropout.ts';
+import { prepareSlice } from './prepare.ts';
 import { ABORT, ARRIVED, FAILED, SHARD, combine, shardOf, type StepReply, type StepRequest, type WorkerInit } from './parallel.ts';
 import { SimdAdam, makeFlatOptimizer, type FlatOptimizer } from './flat.ts';
 import { paramLayout } from './layout.ts';
@@ -96,24 +97,27 @@ try {
   /** Σ_i w_i·g_i over this shard, in worker order, then the update rule on the shard of the shared weights. */
   const update = (sliceWeights: number[], learningRate: number) => {
     const used = sliceWeights.flatMap((w, i) => (w > 0 ? [i] : []));
-    theta.set(shared.subarray(lo, hi));
     if (optimizer instanceof SimdAdam) {
-      // Sums the gradients inside its own pass.
+      // Sums the gradients inside its own pass, and copies the shard in and out of its own memory itself: no
+      // JavaScript loop runs over the shared view, so no local copy (0.22 instead of 0.27 ms per shard of
+      // the seed network).
       optimizer.applyWeighted(
-        theta,
+        shared.subarray(lo, hi),
         used.map((i) => grads[i].subarray(lo, hi)),
         used.map((i) => sliceWeights[i]),
         learningRate,
       );
-    } else {
-      used.forEach((i) => parts[i].set(grads[i].subarray(lo, hi)));
-      combine(
-        summed,
-        used.map((i) => parts[i]),
-        used.map((i) => sliceWeights[i]),
-      );
-      optimizer!.apply(theta, summed, learningRate);
+      return;
     }
+    // The JavaScript rules loop over ordinary arrays (V8 runs loops over shared views several times slower).
+    theta.set(shared.subarray(lo, hi));
+    used.forEach((i) => parts[i].set(grads[i].subarray(lo, hi)));
+    combine(
+      summed,
+      used.map((i) => parts[i]),
+      used.map((i) => sliceWeights[i]),
+    );
+    optimizer!.apply(theta, summed, learningRate);
     shared.set(theta, lo);
   };
 
@@ -125,7 +129,9 @@ try {
           let failure: string | undefined;
           try {
             if (optimizer === undefined) throw new Error('no optimizer set');
-            if (req.labels.length > 0) result = gradients(req.images, req.labels, req.masks);
+            const n = req.labels.length;
+            const masks = req.random ? prepareSlice(init.net, req.images, n, req.first, req.random) : req.masks;
+            if (n > 0) result = gradients(req.images, req.labels, masks);
           } catch (err) {
             failure = message(err);
             Atomics.store(control, FAILED, req.generation); // nobody updates with a missing gradient

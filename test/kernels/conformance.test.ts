@@ -11,6 +11,7 @@ import { useBackend, type BackendName } from '../../src/backend.ts';
 import { Rng } from '../../src/data/batches.ts';
 import { readFile } from 'node:fs/promises';
 import { allowSimdKernels } from '../../src/kernels/wasm.ts';
+import { denseKernelCalls } from '../../src/kernels/dense.ts';
 
 const rng = new Rng(7);
 const random = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (rng.next() * 2 - 1) * scale);
@@ -201,6 +202,45 @@ test('matMul with the shapes of dense layers (small batch, transposed operand wi
       const [da2, db2] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.matMul(p as tf.Tensor2D, q as tf.Tensor2D), r)))([a, bt]);
       return [tf.matMul(a, b, false, true), da, db, da2, db2];
     });
+  }
+});
+
+test('dense products on the generated SIMD kernels (A·B, Aᵀ·B, A·Bᵀ and their gradients), shapes on and off the block edges: wasm matches cpu', async () => {
+  // M and K around the register blocks (R rows, k unrolled by 4), N = 4·(1..9) vectors (blocks of 1–4 and a
+  // narrower last group), the seed network's fc1 of a 32-image slice, and a batch of 3.
+  const shapes = [
+    [7, 13, 20],
+    [1, 300, 4],
+    [2, 129, 8],
+    [5, 21, 36],
+    [13, 7, 12],
+    [33, 5, 28],
+    [64, 17, 16],
+    [32, 1764, 128],
+    [3, 40, 128],
+  ];
+  for (const [m, k, n] of shapes) {
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+    ] as const) {
+      const aShape = ta ? [k, m] : [m, k];
+      const bShape = tb ? [n, k] : [k, n];
+      const as = random(size(aShape));
+      const bs = random(size(bShape));
+      const rs = random(m * n);
+      const before = denseKernelCalls();
+      await agree(`matMul ${m}x${k}x${n} transposeA=${ta} transposeB=${tb}`, () => {
+        const a = tf.tensor2d(as, aShape as [number, number]);
+        const b = tf.tensor2d(bs, bShape as [number, number]);
+        const r = tf.tensor2d(rs, [m, n]);
+        const [da, db] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.matMul(p as tf.Tensor2D, q as tf.Tensor2D, ta, tb), r)))([a, b]);
+        return [tf.matMul(a, b, ta, tb), da, db];
+      });
+      // A·Bᵀ runs as (B·Aᵀ)ᵀ, so with M not a multiple of 4 it stays on XNNPACK.
+      if (!tb || m % 4 === 0) assert.ok(denseKernelCalls() > before, `${m}x${k}x${n} ${ta} ${tb}: the generated kernel did not run`);
+    }
   }
 });
 
@@ -469,6 +509,16 @@ for (const backend of ['cpu', 'wasm'] as const) {
       [
         [4, 6],
         [6, 5],
+      ],
+      (a, b) => tf.sum(tf.square(tf.relu(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D)))),
+    );
+    // big enough for the generated dense kernels on wasm (all three products of the gradient)
+    await checkNumerically(
+      backend,
+      'relu(matMul), generated kernels',
+      [
+        [8, 40],
+        [40, 12],
       ],
       (a, b) => tf.sum(tf.square(tf.relu(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D)))),
     );
