@@ -257,3 +257,24 @@ export function makeFlatOptimizer(config: OptimizerConfig, layout: ParamSlice[])
       return new FlatRmsProp(layout, { rho: config.rho, momentum: config.momentum, epsilon: config.epsilon });
   }
 }
+
+/** out = Σ weights[i]·g[i], in order, in one pass (the usual 1 and 2 workers spelled out). */
+export function combine(out: Float32Array, g: Float32Array[], weights: number[]): void {
+  if (g.length === 1) {
+    const [g0] = g;
+    const [w0] = weights;
+    for (let j = 0; j < out.length; j++) out[j] = w0 * g0[j];
+    return;
+  }
+  if (g.length === 2) {
+    const [g0, g1] = g;
+    const [w0, w1] = weights;
+    for (let j = 0; j < out.length; j++) out[j] = w0 * g0[j] + w1 * g1[j];
+    return;
+  }
+  for (let j = 0; j < out.length; j++) {
+    let sum = 0;
+    for (let i = 0; i < g.length; i++) sum += weights[i] * g[i][j];
+    out[j] = sum;
+  }
+}

@@ -13,8 +13,8 @@ import { classify, probabilities } from '../eval/classify.ts';
 import { computeGradients } from './step.ts';
 import { maskTensors } from './dropout.ts';
 import { prepareSlice } from './prepare.ts';
-import { ABORT, ARRIVED, FAILED, SHARD, combine, shardOf, type StepReply, type StepRequest, type WorkerInit } from './parallel.ts';
-import { SimdAdam, makeFlatOptimizer, type FlatOptimizer } from './flat.ts';
+import { ABORT, ARRIVED, FAILED, SHARD, shardOf, type StepReply, type StepRequest, type WorkerInit } from './parallel.ts';
+import { SimdAdam, combine, makeFlatOptimizer, type FlatOptimizer } from './flat.ts';
 import { paramLayout } from './layout.ts';
 import { serveChannel } from './serving.ts';
 
