@@ -1,7 +1,7 @@
 #!/bin/sh
 # Trains every example config on MNIST with the same budget, one at a time, and prints the README's table.
 #   sh examples/measure.sh [OUT_DIR]      (default runs/examples; a config whose run exists is skipped)
-# Budget: the default recipe's 3,500 iterations of 64 images, one worker thread, seed 1.
+# Budget: the default recipe's 2,000 iterations of 64 images, one worker thread, seed 1.
 set -e
 out=${1:-runs/examples}
 mkdir -p "$out"
@@ -9,7 +9,7 @@ for config in examples/*.json; do
   name=$(basename "$config" .json)
   [ -f "$out/$name/metrics.json" ] && continue
   rm -rf "$out/$name"
-  node bin/convlab.js train --config "$config" --iterations 3500 --workers 1 --no-report --out "$out/$name" > "$out/$name.log" 2>&1 || echo "$name failed: see $out/$name.log"
+  node bin/convlab.js train --config "$config" --iterations 2000 --workers 1 --no-report --out "$out/$name" > "$out/$name.log" 2>&1 || echo "$name failed: see $out/$name.log"
 done
 node --input-type=module -e '
 import { readFileSync, readdirSync, existsSync } from "node:fs";
