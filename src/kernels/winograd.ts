@@ -153,25 +153,37 @@ function kernelFor(backend: BackendWasm, shape: WinogradShape, relaxed: boolean,
   return k ?? undefined;
 }
 
+/** A convolution's sizes: batch, input, channels, output, and the padding before the first row and column. */
+export interface Geometry {
+  nb: number;
+  h: number;
+  w: number;
+  cin: number;
+  cout: number;
+  ho: number;
+  wo: number;
+  top: number;
+  left: number;
+}
+
+/** What both products need first: the shape in tiles, its module (undefined: none could be made) and the padded sizes. */
+function setUp(backend: BackendWasm, { cin, cout, ho, wo }: Geometry, mode: 'forward' | 'filter' = 'forward') {
+  const coutp = Math.ceil(cout / 4) * 4;
+  const shape: WinogradShape = { cin, coutp, tilesH: Math.ceil(ho / M), tilesW: Math.ceil(wo / M) };
+  const kernel = kernelFor(backend, shape, relaxedSimd(), mode);
+  if (kernel === undefined) return undefined;
+  return { shape, kernel, coutp, ...paddedDims(shape), hoT: M * shape.tilesH, woT: M * shape.tilesW };
+}
+
 /**
  * y = conv(x, W) for a 5x5 stride-1 filter, padding top/left given (bottom/right: whatever the output size needs),
  * or undefined when no module could be made (the caller runs the direct kernel).
  */
-export function conv2DWinograd(
-  backend: BackendWasm,
-  x: TensorInfo,
-  filter: TensorInfo,
-  geometry: { nb: number; h: number; w: number; cin: number; cout: number; ho: number; wo: number; top: number; left: number },
-): TensorInfo | undefined {
-  const relaxed = relaxedSimd();
+export function conv2DWinograd(backend: BackendWasm, x: TensorInfo, filter: TensorInfo, geometry: Geometry): TensorInfo | undefined {
+  const set = setUp(backend, geometry);
+  if (set === undefined) return undefined;
   const { nb, h, w, cin, cout, ho, wo, top, left } = geometry;
-  const coutp = Math.ceil(cout / 4) * 4;
-  const shape: WinogradShape = { cin, coutp, tilesH: Math.ceil(ho / M), tilesW: Math.ceil(wo / M) };
-  const kernel = kernelFor(backend, shape, relaxed);
-  if (kernel === undefined) return undefined;
-  const { hp, wp } = paddedDims(shape);
-  const hoT = M * shape.tilesH;
-  const woT = M * shape.tilesW;
+  const { shape, kernel, coutp, hp, wp, hoT, woT } = set;
   const xp = backend.makeOutput([nb * hp * wp * cin + 4], 'float32'); // +4: the last channel vector may read past cin
   const u = backend.makeOutput([A * A * cin * coutp], 'float32');
   const scratch = backend.makeOutput([scratchBytes(shape, kernel.plan) / 4], 'float32');
@@ -203,21 +215,11 @@ export function conv2DWinograd(
  * input patch under each. The sum over tiles runs in the generated module (float32, like the direct kernel's sum
  * over pixels), the final Gᵀ · G in float64 here. Undefined when no module could be made.
  */
-export function conv2DBackpropFilterWinograd(
-  backend: BackendWasm,
-  x: TensorInfo,
-  dy: TensorInfo,
-  geometry: { nb: number; h: number; w: number; cin: number; cout: number; ho: number; wo: number; top: number; left: number },
-): TensorInfo | undefined {
-  const relaxed = relaxedSimd();
+export function conv2DBackpropFilterWinograd(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, geometry: Geometry): TensorInfo | undefined {
+  const set = setUp(backend, geometry, 'filter');
+  if (set === undefined) return undefined;
   const { nb, h, w, cin, cout, ho, wo, top, left } = geometry;
-  const coutp = Math.ceil(cout / 4) * 4;
-  const shape: WinogradShape = { cin, coutp, tilesH: Math.ceil(ho / M), tilesW: Math.ceil(wo / M) };
-  const kernel = kernelFor(backend, shape, relaxed, 'filter');
-  if (kernel === undefined) return undefined;
-  const { hp, wp } = paddedDims(shape);
-  const hoT = M * shape.tilesH;
-  const woT = M * shape.tilesW;
+  const { shape, kernel, coutp, hp, wp, hoT, woT } = set;
   // Every block of T tiles is whole: zero images after the batch for the last one to read.
   const images = nb + Math.ceil(kernel.plan.t / (shape.tilesH * shape.tilesW));
   const xp = backend.makeOutput([images * hp * wp * cin + 4], 'float32');
