@@ -12,20 +12,13 @@ import { useBackend } from '../../src/backend.ts';
 import { type ConvShape, directConvCalls, forwardModule, planGroups } from '../../src/kernels/conv-direct.ts';
 import { directFilterCalls, filterModule, planFilterBlock } from '../../src/kernels/conv-filter-direct.ts';
 import { IM2COL_MAX_TAPS, allowDirectConv, allowWinograd } from '../../src/kernels/wasm.ts';
+import { xorshift } from '../helpers/xorshift.ts';
 
 // This file tests the direct kernel on every shape, also those that otherwise take Winograd (winograd.test.ts).
 allowWinograd(false);
 
-// A small deterministic generator (xorshift32), so every run tests the same shapes.
-let state = 0x2545f491;
-const next = () => {
-  state ^= state << 13;
-  state ^= state >>> 17;
-  state ^= state << 5;
-  return (state >>> 0) / 2 ** 32;
-};
-const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
-const random = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (next() * 2 - 1) * scale);
+// the same shapes and values on every run
+const { int, random } = xorshift(0x2545f491);
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 type Padding = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];

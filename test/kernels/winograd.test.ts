@@ -12,17 +12,10 @@ import { useBackend } from '../../src/backend.ts';
 import { directConvCalls } from '../../src/kernels/conv-direct.ts';
 import { allowWinograd, convRoutes } from '../../src/kernels/wasm.ts';
 import { type WinogradShape, planWinograd, winogradCalls, winogradMatrices, winogradModule } from '../../src/kernels/winograd.ts';
+import { xorshift } from '../helpers/xorshift.ts';
 
-// xorshift32: every run tests the same shapes and values.
-let state = 0x9e3779b9;
-const next = () => {
-  state ^= state << 13;
-  state ^= state >>> 17;
-  state ^= state << 5;
-  return (state >>> 0) / 2 ** 32;
-};
-const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
-const random = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (next() * 2 - 1) * scale);
+// the same shapes and values on every run
+const { next, int, random } = xorshift(0x9e3779b9);
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 interface Case {
