@@ -78,10 +78,6 @@ export type StepRequest =
       kind: 'predict';
       images: Float32Array;
       count: number;
-      /** Reply softmax outputs instead of classes. */
-      probabilities?: boolean;
-      /** The shared weights have not changed since the worker last loaded them (serving): do not reload. */
-      sameWeights?: boolean;
     }
   /** From now on, answer forward passes through this shared-memory channel (serving.ts), with the published weights. */
   | { kind: 'serve'; channel: ServingBuffers }
@@ -102,8 +98,6 @@ export interface StepReply {
   correct: number;
   /** For 'predict': the predicted class of each image of the slice. */
   classes?: Uint8Array;
-  /** For 'predict' with `probabilities`: softmax outputs, [count × classes]. */
-  probabilities?: Float32Array;
   /** For 'state': this worker's shard of the optimizer state. */
   state?: OptimizerState;
   /** For 'memory'. */
@@ -269,23 +263,6 @@ export class GradientPool {
     }));
     const out = new Uint8Array(count);
     replies.forEach((r, i) => out.set(r.classes!, bounds[i]));
-    return out;
-  }
-
-  /** Softmax outputs [count × classes] of `count` images, the slices computed in parallel with the published weights. */
-  async probabilities(images: Float32Array, count: number, sameWeights = false): Promise<Float32Array> {
-    const k = this.size;
-    const bounds = Array.from({ length: k + 1 }, (_, i) => Math.round((i * count) / k));
-    const replies = await this.all((i) => ({
-      kind: 'predict',
-      probabilities: true,
-      sameWeights,
-      images: images.slice(bounds[i] * this.pixels, bounds[i + 1] * this.pixels),
-      count: bounds[i + 1] - bounds[i],
-    }));
-    const parts = replies.map((r) => r.probabilities!);
-    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-    parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
     return out;
   }
 

@@ -48,9 +48,7 @@ try {
    * This step's weights from shared memory into the replica. Always new tensors, never writes in place:
    * the wasm backend caches XNNPACK operators (with the weights packed inside) by the weight tensor's id.
    */
-  let loaded = false;
   const loadWeights = () => {
-    loaded = true;
     for (const { name, shape, offset, size } of layout) {
       // The wasm backend copies into its heap at once; the cpu backend would keep a view on memory the
       // main thread rewrites, so it gets a copy.
@@ -144,11 +142,7 @@ try {
           return reply({ loss: result[0], correct: result[1] });
         }
         case 'predict': {
-          if (!(req.sameWeights && loaded)) loadWeights(); // serving: new tensors each call would repack XNNPACK's weights
-          if (req.probabilities) {
-            const values = probabilities(init.net, params, req.images, req.count);
-            return reply({ loss: 0, correct: 0, probabilities: values }, [values.buffer]);
-          }
+          loadWeights();
           const values = classify(init.net, params, req.images, req.count);
           return reply({ loss: 0, correct: 0, classes: values }, [values.buffer]);
         }
